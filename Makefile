@@ -1,0 +1,112 @@
+# libwschat - GNU make build. `make`, `make test`, `make run`, `make deps`.
+# Everything built goes under build/, except the libraries, which go in lib/
+# as the layout asks (lib/libwschat.so.0.1.0, its symlinks, libwschat.a).
+
+VERSION      := 0.1.0
+SOMAJOR      := 0
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+
+CC           ?= cc
+PKG_CONFIG   ?= pkg-config
+BUILD        ?= build
+
+# Debian packages the build and the tests need (see `make deps`).
+DEB_PACKAGES := build-essential pkg-config libuv1-dev libhttp-parser-dev \
+                libssl-dev libjansson-dev zlib1g-dev libcriterion-dev \
+                python3 python3-websockets nodejs npm
+
+PKGS         := libuv libcrypto
+DEP_CFLAGS    = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+# http-parser ships no .pc file.
+DEP_LIBS      = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lhttp_parser
+
+WARN         := -Wall -Wextra -Werror
+CSTD         := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+OPT          ?= -O2 -g
+CFLAGS_LIB    = $(CSTD) $(WARN) $(OPT) -fPIC -fvisibility=hidden \
+                -Iinclude -Ilib $(DEP_CFLAGS) $(EXTRA_CFLAGS)
+CFLAGS_APP    = $(CSTD) $(WARN) $(OPT) -Iinclude $(DEP_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS_APP   = $(EXTRA_LDFLAGS)
+
+LIB_SRC      := $(wildcard lib/core/*.c lib/proto/*.c lib/net/*.c)
+LIB_OBJ      := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+SO_REAL      := lib/libwschat.so.$(VERSION)
+SO_NAME      := lib/libwschat.so.$(SOMAJOR)
+SO_LINK      := lib/libwschat.so
+STATIC       := lib/libwschat.a
+
+EXAMPLES     := $(BUILD)/examples/echo
+
+UNIT_SRC     := $(wildcard tests/unit/*/*.c)
+UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
+TEST_TOOLS   := $(BUILD)/tests/rawclient
+
+.PHONY: all deps test unit integration run clean format examples
+all: $(SO_REAL) $(SO_NAME) $(SO_LINK) $(STATIC) $(EXAMPLES)
+
+$(BUILD)/obj/%.o: %.c $(wildcard include/*.h lib/*/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_LIB) -c $< -o $@
+
+$(SO_REAL): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libwschat.so.$(SOMAJOR) -o $@ $^ \
+	    $(DEP_LIBS) $(EXTRA_LDFLAGS)
+$(SO_NAME): $(SO_REAL)
+	ln -sf libwschat.so.$(VERSION) $@
+$(SO_LINK): $(SO_NAME)
+	ln -sf libwschat.so.$(SOMAJOR) $@
+$(STATIC): $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+examples: $(EXAMPLES)
+$(BUILD)/examples/%: examples/%.c $(STATIC) include/wschat.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_APP) -o $@ $< $(STATIC) $(DEP_LIBS) $(LDFLAGS_APP)
+
+# Unit tests link the static library so they can reach internal
+# (wschat__) symbols that the shared library hides.
+$(BUILD)/tests/unit/%: tests/unit/%.c $(STATIC) $(wildcard lib/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_APP) -Ilib -o $@ $< $(STATIC) $(DEP_LIBS) \
+	    $(shell $(PKG_CONFIG) --libs criterion) $(LDFLAGS_APP)
+
+$(BUILD)/tests/%: tests/tools/%.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_APP) -Ilib -o $@ $< $(STATIC) $(DEP_LIBS) $(LDFLAGS_APP)
+
+# ---------------------------------------------------------------------------
+# deps: install only what is missing. `apt-get update` runs once, and only
+# when something has to be installed; npm ci only when node_modules is
+# older than the lockfile.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	    echo "deps: installing$$missing"; \
+	    SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	        --no-install-recommends $$missing; \
+	else echo "deps: Debian packages present"; fi
+	@if [ -f tests/package-lock.json ]; then \
+	    if [ ! -d tests/node_modules ] || \
+	       [ tests/package-lock.json -nt tests/node_modules/.package-lock.json ]; then \
+	        echo "deps: npm ci (tests/)"; \
+	        (cd tests && npm ci --no-audit --no-fund --loglevel=error); \
+	    else echo "deps: npm test clients present"; fi; fi
+
+unit: $(UNIT_BIN)
+test: deps all $(UNIT_BIN) $(TEST_TOOLS)
+	@BUILD=$(BUILD) tests/run.sh
+
+run: deps all
+	$(BUILD)/examples/echo 8080
+
+format:
+	clang-format -i $(LIB_SRC) $(wildcard lib/*/*.h) include/wschat.h \
+	    $(wildcard examples/*.c tests/unit/*/*.c tests/tools/*.c)
+
+clean:
+	rm -rf $(BUILD) $(SO_REAL) $(SO_NAME) $(SO_LINK) $(STATIC)

@@ -1,0 +1,191 @@
+/*
+ * net.h - the server and session structures shared by server.c and
+ * session.c, and the internal entry points the chat layer will use.
+ */
+#ifndef WSCHAT_NET_NET_H
+#define WSCHAT_NET_NET_H
+
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "net/wbuf.h"
+#include "proto/fragment.h"
+#include "proto/handshake.h"
+#include "wschat.h"
+
+/* An intrusive doubly linked list link; an unlinked node points to
+ * itself. */
+typedef struct wschat__link {
+  struct wschat__link *prev;
+  struct wschat__link *next;
+} wschat__link;
+
+static inline void wschat__link_init(wschat__link *l) { l->prev = l->next = l; }
+static inline int wschat__link_empty(const wschat__link *l) {
+  return l->next == l;
+}
+static inline void wschat__link_insert_tail(wschat__link *head,
+                                            wschat__link *l) {
+  l->prev = head->prev;
+  l->next = head;
+  head->prev->next = l;
+  head->prev = l;
+}
+static inline void wschat__link_remove(wschat__link *l) {
+  l->prev->next = l->next;
+  l->next->prev = l->prev;
+  l->prev = l->next = l;
+}
+
+#define WSCHAT__CONTAINER_OF(ptr, type, member)                              \
+  ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* Size of the loop-wide read buffer, and of the pooled chunks small frames
+ * are coalesced into. */
+#define WSCHAT__READ_BUF_SIZE (64 * 1024)
+#define WSCHAT__CHUNK_SIZE (16 * 1024)
+#define WSCHAT__CHUNK_POOL_MAX 256
+/* Frames up to this size are copied into a chunk; larger ones get a wbuf
+ * of their own. */
+#define WSCHAT__COALESCE_MAX (WSCHAT__CHUNK_SIZE / 2)
+/* Connections over the limit that are still being sent their 503. */
+#define WSCHAT__MAX_REJECTING 64
+/* iovecs handed to one write call. */
+#define WSCHAT__IOV_BATCH 64
+
+typedef enum wschat__session_state {
+  WSCHAT__S_HANDSHAKE, /* reading the request head */
+  WSCHAT__S_OPEN,      /* WebSocket open */
+  WSCHAT__S_CLOSE_SENT, /* our close frame queued, waiting for the peer's */
+  WSCHAT__S_DRAIN, /* sending the last bytes, then FIN, then wait for EOF */
+  WSCHAT__S_DEAD   /* uv_close() called; freed in its callback */
+} wschat__session_state;
+
+/* One stretch of a wbuf waiting in a session's write queue. */
+typedef struct wschat__out_seg {
+  wschat__wbuf *wb;
+  size_t off;
+  size_t len;
+} wschat__out_seg;
+
+struct wschat_http_request {
+  wschat_session *session;
+  int responded;
+};
+
+struct wschat_session {
+  uv_tcp_t tcp; /* first, so a uv_handle_t* is the session */
+  wschat_server *server;
+  wschat__link node;  /* server->sessions */
+  wschat__link dirty; /* server->dirty: output to flush this turn */
+  wschat__session_state state;
+  uint64_t id;
+  void *userdata;
+
+  unsigned is_open_reported : 1;  /* on_open ran */
+  unsigned is_close_reported : 1; /* on_close ran */
+  unsigned is_rejecting : 1;      /* counted in server->nrejecting */
+  unsigned is_slow : 1;           /* output passed max_queued */
+  unsigned is_write_inflight : 1; /* wreq is in use */
+  unsigned is_shutdown_sent : 1;  /* sreq issued */
+  unsigned is_eof : 1;            /* the peer closed its side */
+
+  uint64_t deadline;  /* handshake / close / drain deadline (loop ms) */
+  uint64_t last_rx;   /* loop ms of the last bytes received */
+  uint64_t last_ping; /* loop ms of the last keepalive ping */
+
+  /* Our close: its code and reason, for on_close. */
+  int close_code;
+  char *close_reason;
+  size_t close_reason_len;
+
+  wschat__handshake *hs; /* while handshaking */
+  char *info;            /* "path\0subprotocol\0" after the upgrade */
+  const char *subprotocol;
+
+  wschat__reader reader;
+
+  /* Write queue: a ring of segments. The first `inflight` segments from
+   * q_head are owned by the uv_write in progress. */
+  wschat__out_seg *q;
+  uint32_t q_head;
+  uint32_t q_count;
+  uint32_t q_cap;
+  uint32_t inflight;
+  uint64_t queued_bytes; /* unsent bytes, in flight included */
+  wschat__wbuf *chunk;   /* where small frames are being coalesced */
+
+  uv_write_t wreq;
+  uv_shutdown_t sreq;
+};
+
+struct wschat_server {
+  uv_loop_t *loop;
+  uv_loop_t *own_loop; /* created for wschat_server_run() */
+  void *userdata;
+
+  wschat_open_cb on_open;
+  wschat_message_cb on_message;
+  wschat_close_cb on_close;
+  wschat_pong_cb on_pong;
+  wschat_origin_cb on_origin;
+  wschat_http_cb on_http;
+
+  /* Options. */
+  uint64_t max_message;
+  size_t max_header;
+  unsigned max_header_count;
+  unsigned max_connections;
+  uint64_t max_queued;
+  unsigned handshake_timeout;
+  unsigned close_timeout;
+  unsigned idle_timeout;
+  unsigned ping_interval;
+  char *path;
+  char **subprotocols;
+  size_t n_subprotocols;
+  int close_codes[WSCHAT_CLOSE_ON_COUNT_];
+
+  /* Handles. */
+  uv_tcp_t listener;
+  uv_timer_t sweep;
+  uv_check_t flusher;
+  uv_idle_t kick; /* keeps poll from blocking while output is pending */
+  uv_async_t stopper;
+  unsigned handles_open; /* of the five above */
+  int is_stop_done;
+  int is_listening;
+  int is_stopping;
+  atomic_int is_stop_requested;
+
+  wschat__link sessions;
+  wschat__link dirty;
+  unsigned nsessions;
+  unsigned nrejecting;
+  uint64_t next_session_id;
+
+  uint8_t *read_buf; /* loop-wide: one read is consumed before the next */
+  int is_read_buf_busy;
+  wschat__wbuf *pool[WSCHAT__CHUNK_POOL_MAX];
+  unsigned npool;
+};
+
+/* session.c */
+wschat_session *wschat__session_new(wschat_server *server);
+void wschat__session_start(wschat_session *s);
+void wschat__session_flush(wschat_session *s);
+void wschat__session_sweep(wschat_session *s, uint64_t now);
+void wschat__session_shutdown(wschat_session *s);
+/* End of a loop turn: slow-consumer policy, then flush. */
+void wschat__session_turn_end(wschat_session *s);
+/* Queue a reference to wb[off, off+len) (a broadcast frame). */
+int wschat__session_queue_wbuf(wschat_session *s, wschat__wbuf *wb,
+                               size_t off, size_t len);
+
+/* server.c */
+void wschat__server_mark_dirty(wschat_server *srv, wschat_session *s);
+void wschat__server_session_gone(wschat_server *srv, wschat_session *s);
+wschat__wbuf *wschat__server_chunk_get(wschat_server *srv);
+void wschat__server_chunk_put(wschat_server *srv, wschat__wbuf *wb);
+
+#endif

@@ -1,0 +1,497 @@
+/*
+ * server.c - listening, accepting, the connection limit, the per-server
+ * timer sweep, the end-of-turn write flush, options and shutdown.
+ *
+ * Handles owned by a listening server: the listener, one sweep timer (all
+ * sessions' deadlines, instead of a timer per session), one check handle
+ * that flushes every session that queued output during the loop turn, an
+ * idle handle that keeps the loop from blocking in poll while output is
+ * pending, and an async handle that lets any thread stop the server.
+ */
+#include <signal.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "net/net.h"
+
+enum { RUN_NONE = 0, RUN_LISTENING = 1, RUN_STOP_REQUESTED = 2 };
+
+static const int default_close_codes[WSCHAT_CLOSE_ON_COUNT_] = {
+    [WSCHAT_CLOSE_ON_PROTOCOL_ERROR] = WSCHAT_CLOSE_PROTOCOL_ERROR,
+    [WSCHAT_CLOSE_ON_BAD_UTF8] = WSCHAT_CLOSE_INVALID_DATA,
+    [WSCHAT_CLOSE_ON_TOO_BIG] = WSCHAT_CLOSE_TOO_BIG,
+    [WSCHAT_CLOSE_ON_SLOW_CONSUMER] = WSCHAT_CLOSE_POLICY,
+    [WSCHAT_CLOSE_ON_IDLE] = WSCHAT_CLOSE_GOING_AWAY,
+    [WSCHAT_CLOSE_ON_SHUTDOWN] = WSCHAT_CLOSE_GOING_AWAY,
+    [WSCHAT_CLOSE_ON_INTERNAL] = WSCHAT_CLOSE_INTERNAL,
+};
+
+wschat_server *wschat_server_new(uv_loop_t *loop) {
+  struct sigaction sa;
+  wschat_server *srv;
+
+  /* A write to a connection the peer has reset raises SIGPIPE, whose
+   * default action kills the process; libuv writes with write(2), so
+   * MSG_NOSIGNAL is not an option. An application's own handler is left
+   * alone. */
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+  }
+  srv = wschat__calloc(1, sizeof(*srv));
+  if (srv == NULL)
+    return NULL;
+  srv->loop = loop;
+  srv->max_message = 64 * 1024;
+  srv->max_header = 8 * 1024;
+  srv->max_header_count = 64;
+  srv->max_connections = 10000;
+  srv->max_queued = 1024 * 1024;
+  srv->handshake_timeout = 10000;
+  srv->close_timeout = 5000;
+  memcpy(srv->close_codes, default_close_codes, sizeof(srv->close_codes));
+  wschat__link_init(&srv->sessions);
+  wschat__link_init(&srv->dirty);
+  atomic_init(&srv->is_stop_requested, RUN_NONE);
+  return srv;
+}
+
+static void server_free_options(wschat_server *srv) {
+  size_t i;
+  wschat__free(srv->path);
+  srv->path = NULL;
+  for (i = 0; i < srv->n_subprotocols; i++)
+    wschat__free(srv->subprotocols[i]);
+  wschat__free(srv->subprotocols);
+  srv->subprotocols = NULL;
+  srv->n_subprotocols = 0;
+}
+
+int wschat_server_free(wschat_server *srv) {
+  if (srv == NULL)
+    return 0;
+  /* A failed listen leaves a closing handle that only a loop turn
+   * finishes; on our own loop we can take that turn here. */
+  if (srv->own_loop != NULL && srv->handles_open > 0 && !srv->is_listening &&
+      srv->nsessions == 0)
+    uv_run(srv->own_loop, UV_RUN_DEFAULT);
+  if (srv->handles_open > 0 || srv->nsessions > 0)
+    return WSCHAT_EBUSY;
+  while (srv->npool > 0)
+    wschat__wbuf_unref(srv->pool[--srv->npool]);
+  wschat__free(srv->read_buf);
+  server_free_options(srv);
+  if (srv->own_loop != NULL) {
+    uv_loop_close(srv->own_loop);
+    wschat__free(srv->own_loop);
+  }
+  wschat__free(srv);
+  return 0;
+}
+
+void wschat_server_set_userdata(wschat_server *srv, void *userdata) {
+  srv->userdata = userdata;
+}
+void *wschat_server_get_userdata(const wschat_server *srv) {
+  return srv->userdata;
+}
+void wschat_server_on_open(wschat_server *srv, wschat_open_cb cb) {
+  srv->on_open = cb;
+}
+void wschat_server_on_message(wschat_server *srv, wschat_message_cb cb) {
+  srv->on_message = cb;
+}
+void wschat_server_on_close(wschat_server *srv, wschat_close_cb cb) {
+  srv->on_close = cb;
+}
+void wschat_server_on_pong(wschat_server *srv, wschat_pong_cb cb) {
+  srv->on_pong = cb;
+}
+void wschat_server_on_origin(wschat_server *srv, wschat_origin_cb cb) {
+  srv->on_origin = cb;
+}
+void wschat_server_on_http(wschat_server *srv, wschat_http_cb cb) {
+  srv->on_http = cb;
+}
+
+/* The sweep runs often enough to honour the shortest configured timeout
+ * to within about a quarter of it, and at least once a second. */
+static uint64_t server_sweep_period(const wschat_server *srv) {
+  unsigned t[4] = {srv->handshake_timeout, srv->close_timeout,
+                   srv->idle_timeout, srv->ping_interval};
+  uint64_t min = 4000;
+  unsigned i;
+  for (i = 0; i < 4; i++)
+    if (t[i] != 0 && t[i] < min)
+      min = t[i];
+  min /= 4;
+  return min < 10 ? 10 : min;
+}
+
+static void server_update_sweep(wschat_server *srv) {
+  if (srv->is_listening && !srv->is_stopping)
+    uv_timer_set_repeat(&srv->sweep, server_sweep_period(srv));
+}
+
+static int in_range(uint64_t value, uint64_t lo, uint64_t hi) {
+  return value >= lo && value <= hi;
+}
+
+#define SETTER_RANGE(fn, field, type, lo, hi)                                \
+  int fn(wschat_server *srv, type value) {                                   \
+    if (srv == NULL || !in_range(value, (lo), (hi)))                         \
+      return WSCHAT_EINVAL;                                                  \
+    srv->field = value;                                                      \
+    server_update_sweep(srv);                                                \
+    return 0;                                                                \
+  }
+
+SETTER_RANGE(wschat_server_set_max_message, max_message, uint64_t, 1,
+             (uint64_t)1 << 63)
+SETTER_RANGE(wschat_server_set_max_header, max_header, size_t, 256, 1048576)
+SETTER_RANGE(wschat_server_set_max_header_count, max_header_count, unsigned,
+             1, 1024)
+SETTER_RANGE(wschat_server_set_max_connections, max_connections, unsigned, 1,
+             10000000)
+SETTER_RANGE(wschat_server_set_max_queued, max_queued, uint64_t, 1024,
+             (uint64_t)1 << 62)
+SETTER_RANGE(wschat_server_set_handshake_timeout, handshake_timeout,
+             unsigned, 1, 3600000)
+SETTER_RANGE(wschat_server_set_close_timeout, close_timeout, unsigned, 1,
+             3600000)
+SETTER_RANGE(wschat_server_set_idle_timeout, idle_timeout, unsigned, 0,
+             86400000)
+SETTER_RANGE(wschat_server_set_ping_interval, ping_interval, unsigned, 0,
+             86400000)
+
+int wschat_server_set_path(wschat_server *srv, const char *path) {
+  char *copy = NULL;
+  if (srv == NULL || (path != NULL && path[0] != '/'))
+    return WSCHAT_EINVAL;
+  /* Handshakes in progress point at the current strings. */
+  if (srv->is_listening)
+    return WSCHAT_EBUSY;
+  if (path != NULL && (copy = wschat__strdup(path)) == NULL)
+    return WSCHAT_ENOMEM;
+  wschat__free(srv->path);
+  srv->path = copy;
+  return 0;
+}
+
+/* RFC 7230 token characters. */
+static int is_token(const char *s) {
+  static const char separators[] = "()<>@,;:\\\"/[]?={} \t";
+  if (*s == '\0')
+    return 0;
+  for (; *s; s++)
+    if ((unsigned char)*s <= 32 || (unsigned char)*s >= 127 ||
+        strchr(separators, *s) != NULL)
+      return 0;
+  return 1;
+}
+
+int wschat_server_set_subprotocols(wschat_server *srv,
+                                   const char *const *names, size_t count) {
+  char **list = NULL;
+  size_t i;
+  if (srv == NULL || (names == NULL && count > 0))
+    return WSCHAT_EINVAL;
+  if (srv->is_listening)
+    return WSCHAT_EBUSY;
+  for (i = 0; i < count; i++)
+    if (names[i] == NULL || !is_token(names[i]))
+      return WSCHAT_EINVAL;
+  if (count > 0) {
+    /* NULL-terminated, so the handshake can also walk it that way. */
+    list = wschat__calloc(count + 1, sizeof(*list));
+    if (list == NULL)
+      return WSCHAT_ENOMEM;
+    for (i = 0; i < count; i++) {
+      if ((list[i] = wschat__strdup(names[i])) == NULL) {
+        while (i > 0)
+          wschat__free(list[--i]);
+        wschat__free(list);
+        return WSCHAT_ENOMEM;
+      }
+    }
+  }
+  for (i = 0; i < srv->n_subprotocols; i++)
+    wschat__free(srv->subprotocols[i]);
+  wschat__free(srv->subprotocols);
+  srv->subprotocols = list;
+  srv->n_subprotocols = count;
+  return 0;
+}
+
+int wschat_server_set_close_code(wschat_server *srv,
+                                 wschat_close_reason reason, int code) {
+  int ok = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+           (code >= 3000 && code <= 4999);
+  if (srv == NULL || (unsigned)reason >= WSCHAT_CLOSE_ON_COUNT_ || !ok)
+    return WSCHAT_EINVAL;
+  srv->close_codes[reason] = code;
+  return 0;
+}
+
+uv_loop_t *wschat_server_loop(wschat_server *srv) {
+  if (srv->loop == NULL) {
+    uv_loop_t *loop = wschat__malloc(sizeof(*loop));
+    if (loop == NULL)
+      return NULL;
+    if (uv_loop_init(loop) != 0) {
+      wschat__free(loop);
+      return NULL;
+    }
+    srv->loop = srv->own_loop = loop;
+  }
+  return srv->loop;
+}
+
+/* ------------------------------------------------------------------------
+ * Pool of coalescing chunks
+ * ---------------------------------------------------------------------- */
+
+wschat__wbuf *wschat__server_chunk_get(wschat_server *srv) {
+  wschat__wbuf *wb;
+  if (srv->npool > 0)
+    return srv->pool[--srv->npool];
+  wb = wschat__wbuf_new(WSCHAT__CHUNK_SIZE);
+  if (wb != NULL)
+    wb->is_chunk = 1;
+  return wb;
+}
+
+/* Takes the last reference to a chunk. */
+void wschat__server_chunk_put(wschat_server *srv, wschat__wbuf *wb) {
+  if (srv->npool < WSCHAT__CHUNK_POOL_MAX) {
+    wb->len = 0;
+    srv->pool[srv->npool++] = wb;
+  } else {
+    wschat__wbuf_unref(wb);
+  }
+}
+
+/* ------------------------------------------------------------------------
+ * Loop plumbing
+ * ---------------------------------------------------------------------- */
+
+static void server_on_handle_closed(uv_handle_t *handle) {
+  wschat_server *srv = handle->data;
+  srv->handles_open--;
+}
+
+static void server_close_handle(wschat_server *srv, uv_handle_t *handle) {
+  handle->data = srv;
+  if (!uv_is_closing(handle))
+    uv_close(handle, server_on_handle_closed);
+}
+
+static void server_maybe_finish_stop(wschat_server *srv) {
+  if (!srv->is_stopping || srv->nsessions > 0 || srv->is_stop_done)
+    return;
+  srv->is_stop_done = 1;
+  srv->is_listening = 0;
+  server_close_handle(srv, (uv_handle_t *)&srv->sweep);
+  server_close_handle(srv, (uv_handle_t *)&srv->flusher);
+  server_close_handle(srv, (uv_handle_t *)&srv->kick);
+  server_close_handle(srv, (uv_handle_t *)&srv->stopper);
+}
+
+/* Nothing to do: an active idle handle only makes the loop poll without
+ * blocking, so the check phase (server_on_check) comes at once. */
+static void server_on_kick(uv_idle_t *handle) { (void)handle; }
+
+void wschat__server_mark_dirty(wschat_server *srv, wschat_session *s) {
+  if (!wschat__link_empty(&s->dirty) || s->state == WSCHAT__S_DEAD)
+    return;
+  if (wschat__link_empty(&srv->dirty) && srv->is_listening &&
+      !srv->is_stop_done)
+    uv_idle_start(&srv->kick, server_on_kick);
+  wschat__link_insert_tail(&srv->dirty, &s->dirty);
+}
+
+void wschat__server_session_gone(wschat_server *srv, wschat_session *s) {
+  if (!wschat__link_empty(&s->dirty))
+    wschat__link_remove(&s->dirty);
+  wschat__link_remove(&s->node);
+  srv->nsessions--;
+  if (s->is_rejecting)
+    srv->nrejecting--;
+  server_maybe_finish_stop(srv);
+}
+
+/* End of the loop turn: everything queued during it leaves now, one
+ * vectored write per session. */
+static void server_on_check(uv_check_t *handle) {
+  wschat_server *srv = WSCHAT__CONTAINER_OF(handle, wschat_server, flusher);
+  while (!wschat__link_empty(&srv->dirty)) {
+    wschat__link *l = srv->dirty.next;
+    wschat__link_remove(l);
+    wschat__session_turn_end(WSCHAT__CONTAINER_OF(l, wschat_session, dirty));
+  }
+  uv_idle_stop(&srv->kick);
+}
+
+static void server_on_sweep(uv_timer_t *timer) {
+  wschat_server *srv = WSCHAT__CONTAINER_OF(timer, wschat_server, sweep);
+  uint64_t now = uv_now(srv->loop);
+  wschat__link *l;
+  /* Sessions are unlinked only in their uv_close() callback, which cannot
+   * run during this loop. */
+  for (l = srv->sessions.next; l != &srv->sessions; l = l->next)
+    wschat__session_sweep(WSCHAT__CONTAINER_OF(l, wschat_session, node), now);
+}
+
+static void server_begin_stop(wschat_server *srv) {
+  wschat__link *l;
+  if (srv->is_stopping || !srv->is_listening)
+    return;
+  srv->is_stopping = 1;
+  server_close_handle(srv, (uv_handle_t *)&srv->listener);
+  for (l = srv->sessions.next; l != &srv->sessions; l = l->next)
+    wschat__session_shutdown(WSCHAT__CONTAINER_OF(l, wschat_session, node));
+  server_maybe_finish_stop(srv);
+}
+
+static void server_on_stop_async(uv_async_t *handle) {
+  server_begin_stop(WSCHAT__CONTAINER_OF(handle, wschat_server, stopper));
+}
+
+static void server_on_discard_closed(uv_handle_t *handle) {
+  wschat__free(handle);
+}
+
+/* Past both the connection limit and the number of 503s in progress:
+ * take the connection off the backlog and close it at once, so the
+ * listener keeps moving. */
+static void server_discard_connection(wschat_server *srv) {
+  uv_tcp_t *tcp = wschat__malloc(sizeof(*tcp));
+  if (tcp == NULL || uv_tcp_init(srv->loop, tcp) != 0) {
+    wschat__free(tcp);
+    return;
+  }
+  uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)tcp);
+  uv_close((uv_handle_t *)tcp, server_on_discard_closed);
+}
+
+static void server_on_connection(uv_stream_t *listener, int status) {
+  wschat_server *srv = WSCHAT__CONTAINER_OF(listener, wschat_server, listener);
+  wschat_session *s;
+  int is_over;
+
+  if (status < 0 || srv->is_stopping)
+    return;
+  is_over = srv->nsessions - srv->nrejecting >= srv->max_connections;
+  if (is_over && srv->nrejecting >= WSCHAT__MAX_REJECTING) {
+    server_discard_connection(srv);
+    return;
+  }
+  s = wschat__session_new(srv);
+  if (s == NULL) {
+    server_discard_connection(srv);
+    return;
+  }
+  if (is_over) {
+    s->is_rejecting = 1;
+    srv->nrejecting++;
+  }
+  if (uv_accept(listener, (uv_stream_t *)&s->tcp) != 0) {
+    s->state = WSCHAT__S_DEAD;
+    uv_close((uv_handle_t *)&s->tcp, NULL);
+    /* Nothing was reported; the close callback of a bare session would
+     * normally do this bookkeeping. */
+    wschat__server_session_gone(srv, s);
+    wschat__free(s);
+    return;
+  }
+  wschat__session_start(s);
+}
+
+int wschat_server_listen(wschat_server *srv, const char *host, int port) {
+  union {
+    struct sockaddr sa;
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+  } addr;
+  uv_loop_t *loop;
+  uint64_t period;
+  int rc;
+
+  if (srv == NULL || host == NULL || port < 0 || port > 65535)
+    return WSCHAT_EINVAL;
+  if (srv->is_listening || srv->handles_open > 0)
+    return WSCHAT_ELISTENING;
+  if (uv_ip4_addr(host, port, &addr.in4) != 0 &&
+      uv_ip6_addr(host, port, &addr.in6) != 0)
+    return WSCHAT_EINVAL;
+  if ((loop = wschat_server_loop(srv)) == NULL)
+    return WSCHAT_ENOMEM;
+  if (srv->read_buf == NULL &&
+      (srv->read_buf = wschat__malloc(WSCHAT__READ_BUF_SIZE)) == NULL)
+    return WSCHAT_ENOMEM;
+
+  if ((rc = uv_tcp_init(loop, &srv->listener)) != 0)
+    return rc;
+  srv->handles_open++;
+  rc = uv_tcp_bind(&srv->listener, &addr.sa, 0);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&srv->listener, 511, server_on_connection);
+  if (rc != 0) {
+    server_close_handle(srv, (uv_handle_t *)&srv->listener);
+    return rc;
+  }
+
+  period = server_sweep_period(srv);
+  uv_timer_init(loop, &srv->sweep);
+  uv_timer_start(&srv->sweep, server_on_sweep, period, period);
+  uv_check_init(loop, &srv->flusher);
+  uv_check_start(&srv->flusher, server_on_check);
+  uv_unref((uv_handle_t *)&srv->flusher);
+  uv_idle_init(loop, &srv->kick);
+  uv_unref((uv_handle_t *)&srv->kick);
+  uv_async_init(loop, &srv->stopper, server_on_stop_async);
+  srv->handles_open += 4;
+  srv->is_listening = 1;
+  srv->is_stopping = 0;
+  srv->is_stop_done = 0;
+  atomic_store(&srv->is_stop_requested, RUN_LISTENING);
+  return 0;
+}
+
+int wschat_server_port(const wschat_server *srv) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  if (srv == NULL || !srv->is_listening || srv->is_stopping)
+    return WSCHAT_ENOTLISTENING;
+  if (uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len) != 0)
+    return WSCHAT_ENOTLISTENING;
+  if (ss.ss_family == AF_INET6)
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+int wschat_server_run(wschat_server *srv) {
+  if (srv == NULL)
+    return WSCHAT_EINVAL;
+  if (!srv->is_listening)
+    return WSCHAT_ENOTLISTENING;
+  return uv_run(srv->loop, UV_RUN_DEFAULT) < 0 ? WSCHAT_EINVAL : 0;
+}
+
+int wschat_server_stop(wschat_server *srv) {
+  int expected = RUN_LISTENING;
+  if (srv == NULL)
+    return WSCHAT_EINVAL;
+  if (atomic_compare_exchange_strong(&srv->is_stop_requested, &expected,
+                                     RUN_STOP_REQUESTED))
+    return uv_async_send(&srv->stopper);
+  return expected == RUN_STOP_REQUESTED ? 0 : WSCHAT_ENOTLISTENING;
+}
+
+int wschat_server_is_stopped(const wschat_server *srv) {
+  return srv->handles_open == 0 && srv->nsessions == 0;
+}
+
+unsigned wschat_server_connection_count(const wschat_server *srv) {
+  return srv->nsessions - srv->nrejecting;
+}

@@ -1,0 +1,914 @@
+/*
+ * session.c - one connection: the handshake, the read path (frames in,
+ * callbacks out), the write queue (frames out, batched per loop turn), the
+ * close handshake and the timeouts the server's sweep enforces.
+ *
+ * State machine:
+ *   HANDSHAKE -> OPEN            valid upgrade (on_open)
+ *   HANDSHAKE -> DRAIN           HTTP reply or rejection status
+ *   OPEN -> CLOSE_SENT           we sent a close frame (API, idle, stop)
+ *   OPEN/CLOSE_SENT -> DRAIN     close handshake done, or protocol failure
+ *   DRAIN -> DEAD                output flushed, FIN sent, peer's EOF seen
+ *                                (or the close timeout expired)
+ *   any -> DEAD                  connection lost
+ * on_close runs once, when a session that had on_open leaves OPEN or
+ * CLOSE_SENT. The memory is released in the uv_close() callback, a later
+ * loop phase, so a session closed inside any callback stays valid until
+ * that callback returns.
+ */
+#include <string.h>
+
+#include "core/alloc.h"
+#include "net/net.h"
+#include "proto/frame.h"
+#include "proto/utf8.h"
+
+static void session_destroy(wschat_session *s);
+static void session_enter_drain(wschat_session *s);
+static void session_fail(wschat_session *s, int close_code,
+                         const char *why);
+
+static uint64_t session_now(const wschat_session *s) {
+  return uv_now(s->server->loop);
+}
+
+static uv_stream_t *session_stream(wschat_session *s) {
+  return (uv_stream_t *)&s->tcp;
+}
+
+/* ------------------------------------------------------------------------
+ * Write queue
+ * ---------------------------------------------------------------------- */
+
+/* Give back a reference a queue segment or s->chunk held. A pooled chunk
+ * nobody else holds goes back to the server's pool for reuse, so a busy
+ * session does not malloc per turn and an idle one holds no buffer. */
+static void session_release_wbuf(wschat_session *s, wschat__wbuf *wb) {
+  if (wb->is_chunk && wb->refs == 1)
+    wschat__server_chunk_put(s->server, wb);
+  else
+    wschat__wbuf_unref(wb);
+}
+
+static wschat__out_seg *session_seg(wschat_session *s, uint32_t i) {
+  return &s->q[(s->q_head + i) % s->q_cap];
+}
+
+static int session_queue_grow(wschat_session *s) {
+  uint32_t cap = s->q_cap ? s->q_cap * 2 : 8;
+  wschat__out_seg *q;
+  uint32_t i;
+  if (cap < s->q_cap)
+    return WSCHAT_ENOMEM;
+  q = wschat__malloc(sizeof(*q) * cap);
+  if (q == NULL)
+    return WSCHAT_ENOMEM;
+  /* Unroll the ring so that q_head becomes 0. */
+  for (i = 0; i < s->q_count; i++)
+    q[i] = *session_seg(s, i);
+  wschat__free(s->q);
+  s->q = q;
+  s->q_cap = cap;
+  s->q_head = 0;
+  return 0;
+}
+
+/* Append a segment; takes over one reference to wb. */
+static int session_queue_push(wschat_session *s, wschat__wbuf *wb,
+                              size_t off, size_t len) {
+  wschat__out_seg *seg;
+  int rc;
+  if (s->q_count == s->q_cap && (rc = session_queue_grow(s)) != 0) {
+    session_release_wbuf(s, wb);
+    return rc;
+  }
+  seg = &s->q[(s->q_head + s->q_count) % s->q_cap];
+  seg->wb = wb;
+  seg->off = off;
+  seg->len = len;
+  s->q_count++;
+  return 0;
+}
+
+static void session_note_queued(wschat_session *s, size_t len) {
+  s->queued_bytes += len;
+  if (!s->is_slow && s->queued_bytes > s->server->max_queued &&
+      (s->state == WSCHAT__S_OPEN || s->state == WSCHAT__S_CLOSE_SENT))
+    s->is_slow = 1;
+  wschat__server_mark_dirty(s->server, s);
+}
+
+/*
+ * Queue a + b (either may be empty) as one contiguous stretch. Small
+ * stretches are copied into the session's pooled chunk, extending the last
+ * segment when it ends where the copy starts, so that many small frames
+ * leave as one iovec; large ones get a wbuf of their own.
+ */
+static int session_queue_copy(wschat_session *s, const void *a, size_t alen,
+                              const void *b, size_t blen) {
+  size_t total = alen + blen;
+  wschat__wbuf *wb;
+  int rc;
+
+  if (total == 0)
+    return 0;
+  if (total <= WSCHAT__COALESCE_MAX) {
+    if (s->chunk != NULL && s->chunk->cap - s->chunk->len < total) {
+      session_release_wbuf(s, s->chunk);
+      s->chunk = NULL;
+    }
+    if (s->chunk == NULL) {
+      s->chunk = wschat__server_chunk_get(s->server);
+      if (s->chunk == NULL)
+        return WSCHAT_ENOMEM;
+    }
+    wb = s->chunk;
+    size_t off = wb->len;
+    if (alen)
+      memcpy(wb->data + off, a, alen);
+    if (blen)
+      memcpy(wb->data + off + alen, b, blen);
+    wb->len += total;
+    if (s->q_count > s->inflight) {
+      wschat__out_seg *last = session_seg(s, s->q_count - 1);
+      if (last->wb == wb && last->off + last->len == off) {
+        last->len += total;
+        session_note_queued(s, total);
+        return 0;
+      }
+    }
+    rc = session_queue_push(s, wschat__wbuf_ref(wb), off, total);
+  } else {
+    wb = wschat__wbuf_new(total);
+    if (wb == NULL)
+      return WSCHAT_ENOMEM;
+    if (alen)
+      memcpy(wb->data, a, alen);
+    if (blen)
+      memcpy(wb->data + alen, b, blen);
+    wb->len = total;
+    rc = session_queue_push(s, wb, 0, total);
+  }
+  if (rc == 0)
+    session_note_queued(s, total);
+  return rc;
+}
+
+static int session_queue_frame(wschat_session *s, int opcode,
+                               const void *payload, size_t len) {
+  uint8_t hdr[WSCHAT__MAX_FRAME_HEADER];
+  size_t hl = wschat__frame_encode_header(hdr, 1, 0, opcode, len, NULL);
+  return session_queue_copy(s, hdr, hl, payload, len);
+}
+
+int wschat__session_queue_wbuf(wschat_session *s, wschat__wbuf *wb,
+                               size_t off, size_t len) {
+  int rc;
+  if (s->state != WSCHAT__S_OPEN || s->is_slow)
+    return WSCHAT_ECLOSED;
+  rc = session_queue_push(s, wschat__wbuf_ref(wb), off, len);
+  if (rc == 0)
+    session_note_queued(s, len);
+  return rc;
+}
+
+/* Drop every queued segment that is not part of the write in flight. */
+static void session_queue_discard_unsent(wschat_session *s) {
+  while (s->q_count > s->inflight) {
+    wschat__out_seg *seg = session_seg(s, s->q_count - 1);
+    s->queued_bytes -= seg->len;
+    session_release_wbuf(s, seg->wb);
+    s->q_count--;
+  }
+}
+
+static size_t session_fill_iov(wschat_session *s, uv_buf_t *iov,
+                               unsigned max, unsigned *n) {
+  size_t total = 0;
+  unsigned i;
+  for (i = 0; i < max && i < s->q_count; i++) {
+    wschat__out_seg *seg = session_seg(s, i);
+    iov[i] = uv_buf_init((char *)seg->wb->data + seg->off,
+                         (unsigned)seg->len);
+    total += seg->len;
+  }
+  *n = i;
+  return total;
+}
+
+/* Forget the first `bytes` queued bytes, which the socket took. */
+static void session_queue_consume(wschat_session *s, size_t bytes) {
+  s->queued_bytes -= bytes;
+  while (bytes > 0) {
+    wschat__out_seg *seg = session_seg(s, 0);
+    if (seg->len > bytes) {
+      seg->off += bytes;
+      seg->len -= bytes;
+      return;
+    }
+    bytes -= seg->len;
+    session_release_wbuf(s, seg->wb);
+    s->q_head = (s->q_head + 1) % s->q_cap;
+    s->q_count--;
+  }
+}
+
+static void session_on_shutdown(uv_shutdown_t *req, int status) {
+  wschat_session *s = WSCHAT__CONTAINER_OF(req, wschat_session, sreq);
+  if (s->state == WSCHAT__S_DEAD)
+    return;
+  /* With our FIN sent, the peer's EOF (read callback) or the close
+   * timeout (sweep) finishes the connection. */
+  if (status < 0 || s->is_eof)
+    session_destroy(s);
+}
+
+static void session_on_write(uv_write_t *req, int status);
+
+/*
+ * Send what is queued: uv_try_write() first, so a socket with room takes
+ * everything without a request; whatever remains goes in one uv_write().
+ * Called at the end of every loop turn for sessions that queued output,
+ * and when a write completes.
+ */
+void wschat__session_flush(wschat_session *s) {
+  uv_buf_t iov[WSCHAT__IOV_BATCH];
+  unsigned n;
+  size_t total;
+  int rc;
+
+  if (s->state == WSCHAT__S_DEAD || s->is_write_inflight)
+    return;
+  while (s->q_count > 0) {
+    total = session_fill_iov(s, iov, WSCHAT__IOV_BATCH, &n);
+    rc = uv_try_write(session_stream(s), iov, n);
+    if (rc == UV_EAGAIN || rc == UV_ENOSYS)
+      rc = 0;
+    if (rc < 0) {
+      session_destroy(s);
+      return;
+    }
+    session_queue_consume(s, (size_t)rc);
+    if ((size_t)rc < total)
+      break;
+  }
+  if (s->q_count > 0) {
+    session_fill_iov(s, iov, WSCHAT__IOV_BATCH, &n);
+    rc = uv_write(&s->wreq, session_stream(s), iov, n, session_on_write);
+    if (rc < 0) {
+      session_destroy(s);
+      return;
+    }
+    s->inflight = n;
+    s->is_write_inflight = 1;
+    return;
+  }
+  if (s->chunk != NULL && s->chunk->refs == 1) {
+    session_release_wbuf(s, s->chunk);
+    s->chunk = NULL;
+  }
+  if (s->state == WSCHAT__S_DRAIN && !s->is_shutdown_sent) {
+    s->is_shutdown_sent = 1;
+    if (uv_shutdown(&s->sreq, session_stream(s), session_on_shutdown) < 0)
+      session_destroy(s);
+  }
+}
+
+static void session_on_write(uv_write_t *req, int status) {
+  wschat_session *s = WSCHAT__CONTAINER_OF(req, wschat_session, wreq);
+  uint32_t done = s->inflight;
+  size_t bytes = 0;
+  uint32_t i;
+
+  for (i = 0; i < done; i++)
+    bytes += session_seg(s, i)->len;
+  s->inflight = 0;
+  s->is_write_inflight = 0;
+  session_queue_consume(s, bytes);
+  if (s->state == WSCHAT__S_DEAD)
+    return;
+  if (status < 0) {
+    session_destroy(s);
+    return;
+  }
+  wschat__session_flush(s);
+}
+
+/* ------------------------------------------------------------------------
+ * Closing
+ * ---------------------------------------------------------------------- */
+
+static void session_report_close(wschat_session *s, int code,
+                                 const char *reason, size_t reason_len) {
+  wschat_server *srv = s->server;
+  if (!s->is_open_reported || s->is_close_reported)
+    return;
+  s->is_close_reported = 1;
+  if (srv->on_close != NULL)
+    srv->on_close(s, code, reason != NULL ? reason : "", reason_len,
+                  srv->userdata);
+}
+
+/* Report our own close code, the one this side sent first. */
+static void session_report_own_close(wschat_session *s) {
+  session_report_close(s, s->close_code ? s->close_code : 1005,
+                       s->close_reason, s->close_reason_len);
+}
+
+static void session_on_closed(uv_handle_t *handle) {
+  wschat_session *s = (wschat_session *)handle;
+  while (s->q_count > 0) {
+    session_release_wbuf(s, session_seg(s, 0)->wb);
+    s->q_head = (s->q_head + 1) % s->q_cap;
+    s->q_count--;
+  }
+  if (s->chunk != NULL)
+    session_release_wbuf(s, s->chunk);
+  wschat__free(s->q);
+  wschat__reader_free(&s->reader);
+  wschat__handshake_free(s->hs);
+  wschat__free(s->info);
+  wschat__free(s->close_reason);
+  wschat__server_session_gone(s->server, s);
+  wschat__free(s);
+}
+
+/* Close the TCP connection now; what is queued is dropped. */
+static void session_destroy(wschat_session *s) {
+  if (s->state == WSCHAT__S_DEAD)
+    return;
+  if (s->state == WSCHAT__S_OPEN)
+    session_report_close(s, WSCHAT_CLOSE_ABNORMAL, NULL, 0);
+  else if (s->state == WSCHAT__S_CLOSE_SENT)
+    session_report_own_close(s);
+  s->state = WSCHAT__S_DEAD;
+  if (!wschat__link_empty(&s->dirty))
+    wschat__link_remove(&s->dirty);
+  uv_close((uv_handle_t *)&s->tcp, session_on_closed);
+}
+
+/* Flush, send FIN, wait for the peer's EOF; bounded by the close
+ * timeout. */
+static void session_enter_drain(wschat_session *s) {
+  s->state = WSCHAT__S_DRAIN;
+  s->deadline = session_now(s) + s->server->close_timeout;
+  wschat__server_mark_dirty(s->server, s);
+}
+
+static void session_remember_close(wschat_session *s, int code,
+                                   const char *reason, size_t len) {
+  s->close_code = code;
+  wschat__free(s->close_reason);
+  s->close_reason = NULL;
+  s->close_reason_len = 0;
+  if (len > 0 && (s->close_reason = wschat__malloc(len)) != NULL) {
+    memcpy(s->close_reason, reason, len);
+    s->close_reason_len = len;
+  }
+}
+
+static int session_queue_close(wschat_session *s, int code,
+                               const char *reason, size_t len) {
+  uint8_t payload[WSCHAT__MAX_CONTROL_PAYLOAD];
+  size_t n = wschat__close_build(payload, code, reason, len);
+  return session_queue_frame(s, WSCHAT__OP_CLOSE, payload, n);
+}
+
+/* Start the close handshake from this side. */
+static void session_begin_close(wschat_session *s, int code,
+                                const char *reason, size_t len) {
+  if (len > 123)
+    len = 123;
+  session_queue_close(s, code, reason, len);
+  session_remember_close(s, code, reason, len);
+  s->state = WSCHAT__S_CLOSE_SENT;
+  s->deadline = session_now(s) + s->server->close_timeout;
+}
+
+/* The configured close code for one of the library's own situations. */
+static int session_code_for(const wschat_session *s, int wire_code) {
+  const int *codes = s->server->close_codes;
+  switch (wire_code) {
+  case WSCHAT_CLOSE_PROTOCOL_ERROR:
+    return codes[WSCHAT_CLOSE_ON_PROTOCOL_ERROR];
+  case WSCHAT_CLOSE_INVALID_DATA:
+    return codes[WSCHAT_CLOSE_ON_BAD_UTF8];
+  case WSCHAT_CLOSE_TOO_BIG:
+    return codes[WSCHAT_CLOSE_ON_TOO_BIG];
+  default:
+    return codes[WSCHAT_CLOSE_ON_INTERNAL];
+  }
+}
+
+/*
+ * Fail the WebSocket connection (RFC 6455 7.1.7): send a close frame with
+ * the code the peer deserves (unless ours is already out), then close TCP
+ * without waiting for the peer's close frame.
+ */
+static void session_fail(wschat_session *s, int close_code,
+                         const char *why) {
+  size_t len = why != NULL ? strlen(why) : 0;
+  if (s->state == WSCHAT__S_OPEN) {
+    int code = session_code_for(s, close_code);
+    session_queue_close(s, code, why, len);
+    session_remember_close(s, code, why, len);
+    session_enter_drain(s);
+    session_report_own_close(s);
+  } else if (s->state == WSCHAT__S_CLOSE_SENT) {
+    session_enter_drain(s);
+    session_report_own_close(s);
+  }
+}
+
+/* Past max_queued: throw away what the peer has not taken and close with
+ * the slow-consumer code. Called from the end-of-turn flush, never from
+ * inside a send, so a broadcast in progress is not disturbed. */
+static void session_close_slow(wschat_session *s) {
+  int code = s->server->close_codes[WSCHAT_CLOSE_ON_SLOW_CONSUMER];
+  static const char why[] = "slow consumer";
+  session_queue_discard_unsent(s);
+  if (s->state == WSCHAT__S_OPEN) {
+    session_queue_close(s, code, why, sizeof(why) - 1);
+    session_remember_close(s, code, why, sizeof(why) - 1);
+  }
+  session_enter_drain(s);
+  session_report_own_close(s);
+}
+
+/* ------------------------------------------------------------------------
+ * Read path
+ * ---------------------------------------------------------------------- */
+
+static int session_on_frame_message(void *ctx, int opcode, uint8_t *data,
+                                    size_t len) {
+  wschat_session *s = ctx;
+  wschat_server *srv = s->server;
+  /* After our close frame, data is read (to find the peer's close) but
+   * not delivered. */
+  if (s->state != WSCHAT__S_OPEN)
+    return 0;
+  if (srv->on_message != NULL)
+    srv->on_message(s, opcode == WSCHAT__OP_TEXT ? WSCHAT_TEXT : WSCHAT_BINARY,
+                    (const char *)data, len, srv->userdata);
+  return s->state == WSCHAT__S_DRAIN || s->state == WSCHAT__S_DEAD;
+}
+
+static int session_on_frame_close(wschat_session *s, const uint8_t *data,
+                                  size_t len) {
+  const char *reason;
+  size_t reason_len;
+  int code;
+  int rc = wschat__close_parse(data, len, &code, &reason, &reason_len);
+
+  if (rc == WSCHAT_EBADUTF8) {
+    session_fail(s, WSCHAT_CLOSE_INVALID_DATA, "invalid UTF-8 in close reason");
+    return 1;
+  }
+  if (rc < 0) {
+    session_fail(s, WSCHAT_CLOSE_PROTOCOL_ERROR, "invalid close frame");
+    return 1;
+  }
+  if (s->state == WSCHAT__S_OPEN) {
+    /* The peer closed first: answer with its code (an empty payload when
+     * it sent none, since 1005 never goes on the wire). */
+    session_queue_close(s, code == WSCHAT_CLOSE_NO_STATUS ? 0 : code, NULL,
+                        0);
+    session_enter_drain(s);
+    session_report_close(s, code, reason, reason_len);
+  } else if (s->state == WSCHAT__S_CLOSE_SENT) {
+    session_enter_drain(s);
+    session_report_own_close(s);
+  }
+  return 1;
+}
+
+static int session_on_frame_control(void *ctx, int opcode, uint8_t *data,
+                                    size_t len) {
+  wschat_session *s = ctx;
+  wschat_server *srv = s->server;
+  switch (opcode) {
+  case WSCHAT__OP_PING:
+    if (s->state == WSCHAT__S_OPEN)
+      session_queue_frame(s, WSCHAT__OP_PONG, data, len);
+    return 0;
+  case WSCHAT__OP_PONG:
+    if (s->state == WSCHAT__S_OPEN && srv->on_pong != NULL)
+      srv->on_pong(s, (const char *)data, len, srv->userdata);
+    return s->state == WSCHAT__S_DRAIN || s->state == WSCHAT__S_DEAD;
+  case WSCHAT__OP_CLOSE:
+    return session_on_frame_close(s, data, len);
+  default:
+    return 0;
+  }
+}
+
+static const wschat__reader_cbs session_reader_cbs = {
+    session_on_frame_message, session_on_frame_control};
+
+static void session_feed_frames(wschat_session *s, uint8_t *data,
+                                size_t len) {
+  int64_t rc = wschat__reader_feed(&s->reader, data, len,
+                                   &session_reader_cbs, s);
+  if (rc < 0)
+    session_fail(s, s->reader.close_code, s->reader.error);
+}
+
+/* Answer a request with a status and a short text body, then close. */
+static void session_respond_status(wschat_session *s, int status,
+                                   const char *why) {
+  char head[512];
+  char body[256];
+  int bl = snprintf(body, sizeof(body), "%d %s%s%s\n", status,
+                    wschat__http_status_text(status), why ? ": " : "",
+                    why ? why : "");
+  int hl;
+  if (bl < 0 || (size_t)bl >= sizeof(body))
+    bl = 0;
+  hl = wschat__http_build_head(status, "text/plain; charset=utf-8", NULL,
+                               (size_t)bl, head, sizeof(head));
+  if (hl > 0)
+    session_queue_copy(s, head, (size_t)hl, body, (size_t)bl);
+  session_enter_drain(s);
+}
+
+int wschat_http_respond(wschat_http_request *req, int status,
+                        const char *content_type, const char *extra_headers,
+                        const void *body, size_t len) {
+  wschat_session *s;
+  char small[1024];
+  char *head = small;
+  size_t cap = sizeof(small);
+  int hl;
+  int rc;
+
+  if (req == NULL || req->responded || status < 100 || status > 599 ||
+      (body == NULL && len > 0))
+    return WSCHAT_EINVAL;
+  s = req->session;
+  if (extra_headers != NULL && strlen(extra_headers) > 512) {
+    cap = strlen(extra_headers) + 512 +
+          (content_type ? strlen(content_type) : 0);
+    head = wschat__malloc(cap);
+    if (head == NULL)
+      return WSCHAT_ENOMEM;
+  }
+  hl = wschat__http_build_head(status, content_type, extra_headers, len, head,
+                               cap);
+  if (hl < 0) {
+    rc = hl;
+  } else {
+    if (strcmp(wschat__handshake_method(s->hs), "HEAD") == 0)
+      len = 0;
+    rc = session_queue_copy(s, head, (size_t)hl, body, len);
+  }
+  if (head != small)
+    wschat__free(head);
+  if (rc == 0) {
+    req->responded = 1;
+    session_enter_drain(s);
+  }
+  return rc;
+}
+
+static void session_handle_http(wschat_session *s) {
+  wschat_server *srv = s->server;
+  wschat_http_request req = {s, 0};
+  if (srv->on_http != NULL)
+    srv->on_http(srv, &req, srv->userdata);
+  if (req.responded || s->state != WSCHAT__S_HANDSHAKE)
+    return;
+  if (srv->on_http != NULL ||
+      (srv->path != NULL &&
+       strcmp(wschat__handshake_path(s->hs), srv->path) != 0))
+    session_respond_status(s, 404, NULL);
+  else
+    session_respond_status(s, 426, "this is a WebSocket endpoint");
+}
+
+/* Keep what the session needs from the request once the parser is gone. */
+static int session_keep_request_info(wschat_session *s) {
+  const char *path = wschat__handshake_path(s->hs);
+  const char *proto = wschat__handshake_subprotocol(s->hs);
+  size_t pl = strlen(path) + 1;
+  size_t sl = proto != NULL ? strlen(proto) + 1 : 0;
+  s->info = wschat__malloc(pl + sl);
+  if (s->info == NULL)
+    return WSCHAT_ENOMEM;
+  memcpy(s->info, path, pl);
+  if (proto != NULL) {
+    memcpy(s->info + pl, proto, sl);
+    s->subprotocol = s->info + pl;
+  }
+  return 0;
+}
+
+static void session_handle_handshake(wschat_session *s, uint8_t *data,
+                                     size_t len) {
+  wschat_server *srv = s->server;
+  size_t consumed = 0;
+  char reply[1024];
+  int rl;
+
+  switch (wschat__handshake_feed(s->hs, (const char *)data, len, &consumed)) {
+  case WSCHAT__HS_MORE:
+    return;
+  case WSCHAT__HS_REJECT:
+    session_respond_status(s, wschat__handshake_status(s->hs),
+                           wschat__handshake_error(s->hs));
+    return;
+  case WSCHAT__HS_HTTP:
+    session_handle_http(s);
+    return;
+  case WSCHAT__HS_UPGRADE:
+    break;
+  }
+  if (srv->on_origin != NULL &&
+      !srv->on_origin(srv, wschat__handshake_header(s->hs, "Origin"),
+                      srv->userdata)) {
+    session_respond_status(s, 403, "origin not allowed");
+    return;
+  }
+  rl = wschat__handshake_build_101(s->hs, reply, sizeof(reply));
+  if (rl < 0 || session_keep_request_info(s) != 0 ||
+      session_queue_copy(s, reply, (size_t)rl, NULL, 0) != 0) {
+    session_respond_status(s, 500, "out of memory");
+    return;
+  }
+  wschat__handshake_free(s->hs);
+  s->hs = NULL;
+  wschat__reader_init(&s->reader, srv->max_message,
+                      &wschat__allocator_default);
+  s->state = WSCHAT__S_OPEN;
+  s->deadline = 0;
+  s->is_open_reported = 1;
+  if (srv->on_open != NULL)
+    srv->on_open(s, srv->userdata);
+  /* Frame bytes that came in the same read as the request head. */
+  if (consumed < len &&
+      (s->state == WSCHAT__S_OPEN || s->state == WSCHAT__S_CLOSE_SENT))
+    session_feed_frames(s, data + consumed, len - consumed);
+}
+
+static void session_on_alloc(uv_handle_t *handle, size_t suggested,
+                             uv_buf_t *buf) {
+  wschat_server *srv = ((wschat_session *)handle)->server;
+  (void)suggested;
+  /* One read is fully consumed before the next alloc, so the whole loop
+   * shares one buffer; only a partial frame header outlives a read. */
+  *buf = uv_buf_init((char *)srv->read_buf, WSCHAT__READ_BUF_SIZE);
+}
+
+static void session_on_read(uv_stream_t *stream, ssize_t nread,
+                            const uv_buf_t *buf) {
+  wschat_session *s = (wschat_session *)stream;
+  if (nread == 0 || s->state == WSCHAT__S_DEAD)
+    return;
+  if (nread < 0) {
+    /* EOF or reset. Draining: the peer has closed its side, which is what
+     * we were waiting for once our FIN is out; otherwise stop reading and
+     * let the flush finish. Anything else is a lost connection. */
+    if (s->state == WSCHAT__S_DRAIN && !s->is_shutdown_sent &&
+        nread == UV_EOF) {
+      s->is_eof = 1;
+      uv_read_stop(stream);
+      return;
+    }
+    session_destroy(s);
+    return;
+  }
+  s->last_rx = session_now(s);
+  switch (s->state) {
+  case WSCHAT__S_HANDSHAKE:
+    session_handle_handshake(s, (uint8_t *)buf->base, (size_t)nread);
+    break;
+  case WSCHAT__S_OPEN:
+  case WSCHAT__S_CLOSE_SENT:
+    session_feed_frames(s, (uint8_t *)buf->base, (size_t)nread);
+    break;
+  default:
+    break; /* draining: discard */
+  }
+}
+
+/* ------------------------------------------------------------------------
+ * Life cycle, used by server.c
+ * ---------------------------------------------------------------------- */
+
+wschat_session *wschat__session_new(wschat_server *srv) {
+  wschat_session *s = wschat__calloc(1, sizeof(*s));
+  if (s == NULL)
+    return NULL;
+  if (uv_tcp_init(srv->loop, &s->tcp) != 0) {
+    wschat__free(s);
+    return NULL;
+  }
+  s->server = srv;
+  s->state = WSCHAT__S_HANDSHAKE;
+  s->id = ++srv->next_session_id;
+  wschat__link_init(&s->dirty);
+  wschat__link_insert_tail(&srv->sessions, &s->node);
+  srv->nsessions++;
+  return s;
+}
+
+void wschat__session_start(wschat_session *s) {
+  wschat_server *srv = s->server;
+  wschat__hs_config cfg;
+  uint64_t now = session_now(s);
+
+  s->last_rx = now;
+  s->deadline = now + srv->handshake_timeout;
+  uv_tcp_nodelay(&s->tcp, 1);
+  if (uv_read_start(session_stream(s), session_on_alloc, session_on_read) !=
+      0) {
+    session_destroy(s);
+    return;
+  }
+  if (s->is_rejecting) {
+    session_respond_status(s, 503, "too many connections");
+    return;
+  }
+  cfg.max_header = srv->max_header;
+  cfg.max_header_count = srv->max_header_count;
+  cfg.path = srv->path;
+  cfg.subprotocols = (const char *const *)srv->subprotocols;
+  cfg.n_subprotocols = srv->n_subprotocols;
+  s->hs = wschat__handshake_new(&cfg, &wschat__allocator_default);
+  if (s->hs == NULL)
+    session_respond_status(s, 503, "out of memory");
+}
+
+void wschat__session_sweep(wschat_session *s, uint64_t now) {
+  wschat_server *srv = s->server;
+  switch (s->state) {
+  case WSCHAT__S_HANDSHAKE:
+    if (now >= s->deadline)
+      session_respond_status(s, 408, "handshake timeout");
+    break;
+  case WSCHAT__S_OPEN:
+    if (srv->idle_timeout && now - s->last_rx >= srv->idle_timeout) {
+      static const char why[] = "idle timeout";
+      session_begin_close(s, srv->close_codes[WSCHAT_CLOSE_ON_IDLE], why,
+                          sizeof(why) - 1);
+    } else if (srv->ping_interval &&
+               now - s->last_rx >= srv->ping_interval &&
+               now - s->last_ping >= srv->ping_interval) {
+      s->last_ping = now;
+      session_queue_frame(s, WSCHAT__OP_PING, NULL, 0);
+    }
+    break;
+  case WSCHAT__S_CLOSE_SENT:
+  case WSCHAT__S_DRAIN:
+    if (now >= s->deadline)
+      session_destroy(s);
+    break;
+  default:
+    break;
+  }
+}
+
+/* The server is stopping. */
+void wschat__session_shutdown(wschat_session *s) {
+  static const char why[] = "server shutting down";
+  if (s->state == WSCHAT__S_HANDSHAKE)
+    session_destroy(s);
+  else if (s->state == WSCHAT__S_OPEN)
+    session_begin_close(s, s->server->close_codes[WSCHAT_CLOSE_ON_SHUTDOWN],
+                        why, sizeof(why) - 1);
+}
+
+/* Called by the end-of-turn flush for each session that queued output. */
+void wschat__session_turn_end(wschat_session *s) {
+  if (s->is_slow &&
+      (s->state == WSCHAT__S_OPEN || s->state == WSCHAT__S_CLOSE_SENT))
+    session_close_slow(s);
+  wschat__session_flush(s);
+}
+
+/* ------------------------------------------------------------------------
+ * Public session API
+ * ---------------------------------------------------------------------- */
+
+static int session_send(wschat_session *s, int opcode, const void *data,
+                        size_t len) {
+  if (s == NULL || (data == NULL && len > 0))
+    return WSCHAT_EINVAL;
+  if (s->state != WSCHAT__S_OPEN || s->is_slow)
+    return WSCHAT_ECLOSED;
+  return session_queue_frame(s, opcode, data, len);
+}
+
+int wschat_session_send_text(wschat_session *s, const char *data,
+                             size_t len) {
+  if (data != NULL && !wschat__utf8_valid((const uint8_t *)data, len))
+    return WSCHAT_EBADUTF8;
+  return session_send(s, WSCHAT__OP_TEXT, data, len);
+}
+
+int wschat_session_send_binary(wschat_session *s, const void *data,
+                               size_t len) {
+  return session_send(s, WSCHAT__OP_BINARY, data, len);
+}
+
+static int close_code_is_sendable(int code) {
+  return code == 0 || (code >= 1000 && code <= 1003) ||
+         (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+}
+
+int wschat_session_close(wschat_session *s, int code, const char *reason) {
+  size_t len = reason != NULL ? strlen(reason) : 0;
+  if (s == NULL || !close_code_is_sendable(code) || len > 123 ||
+      (code == 0 && len > 0))
+    return WSCHAT_EINVAL;
+  if (!wschat__utf8_valid((const uint8_t *)reason, len))
+    return WSCHAT_EBADUTF8;
+  if (s->state != WSCHAT__S_OPEN)
+    return WSCHAT_ECLOSED;
+  session_begin_close(s, code, reason, len);
+  return 0;
+}
+
+int wschat_session_ping(wschat_session *s, const void *data, size_t len) {
+  if (s == NULL || len > WSCHAT__MAX_CONTROL_PAYLOAD ||
+      (data == NULL && len > 0))
+    return WSCHAT_EINVAL;
+  if (s->state != WSCHAT__S_OPEN)
+    return WSCHAT_ECLOSED;
+  return session_queue_frame(s, WSCHAT__OP_PING, data, len);
+}
+
+void wschat_session_set_userdata(wschat_session *s, void *userdata) {
+  s->userdata = userdata;
+}
+
+void *wschat_session_get_userdata(const wschat_session *s) {
+  return s->userdata;
+}
+
+wschat_server *wschat_session_server(const wschat_session *s) {
+  return s->server;
+}
+
+uint64_t wschat_session_id(const wschat_session *s) { return s->id; }
+
+const char *wschat_session_subprotocol(const wschat_session *s) {
+  return s->subprotocol;
+}
+
+const char *wschat_session_path(const wschat_session *s) {
+  return s->info != NULL ? s->info : "";
+}
+
+uint64_t wschat_session_queued(const wschat_session *s) {
+  return s->queued_bytes;
+}
+
+int wschat_session_peer(const wschat_session *s, char *buf, size_t size) {
+  struct sockaddr_storage ss;
+  int namelen = sizeof(ss);
+  char ip[64];
+  int port;
+  int rc;
+  int n;
+
+  if (buf == NULL)
+    return WSCHAT_EINVAL;
+  rc = uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &namelen);
+  if (rc != 0)
+    return rc;
+  if (ss.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+    uv_ip6_name(a, ip, sizeof(ip));
+    port = ntohs(a->sin6_port);
+    n = snprintf(buf, size, "[%s]:%d", ip, port);
+  } else {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+    uv_ip4_name(a, ip, sizeof(ip));
+    port = ntohs(a->sin_port);
+    n = snprintf(buf, size, "%s:%d", ip, port);
+  }
+  if (n < 0 || (size_t)n >= size)
+    return WSCHAT_EINVAL;
+  return n;
+}
+
+/* ------------------------------------------------------------------------
+ * Plain HTTP request accessors
+ * ---------------------------------------------------------------------- */
+
+const char *wschat_http_method(const wschat_http_request *req) {
+  return wschat__handshake_method(req->session->hs);
+}
+
+const char *wschat_http_path(const wschat_http_request *req) {
+  return wschat__handshake_path(req->session->hs);
+}
+
+const char *wschat_http_query(const wschat_http_request *req) {
+  return wschat__handshake_query(req->session->hs);
+}
+
+const char *wschat_http_header(const wschat_http_request *req,
+                               const char *name) {
+  return wschat__handshake_header(req->session->hs, name);
+}
