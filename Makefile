@@ -31,10 +31,13 @@ LDFLAGS_APP   = $(EXTRA_LDFLAGS)
 
 LIB_SRC      := $(wildcard lib/core/*.c lib/proto/*.c lib/net/*.c)
 LIB_OBJ      := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-SO_REAL      := lib/libwschat.so.$(VERSION)
-SO_NAME      := lib/libwschat.so.$(SOMAJOR)
-SO_LINK      := lib/libwschat.so
-STATIC       := lib/libwschat.a
+# The default build puts the libraries in lib/; a variant build (sanitizers)
+# keeps everything, libraries included, under its own BUILD directory.
+LIBDIR       ?= lib
+SO_REAL      := $(LIBDIR)/libwschat.so.$(VERSION)
+SO_NAME      := $(LIBDIR)/libwschat.so.$(SOMAJOR)
+SO_LINK      := $(LIBDIR)/libwschat.so
+STATIC       := $(LIBDIR)/libwschat.a
 
 EXAMPLES     := $(BUILD)/examples/echo
 
@@ -42,7 +45,7 @@ UNIT_SRC     := $(wildcard tests/unit/*/*.c)
 UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TEST_TOOLS   := $(BUILD)/tests/rawclient
 
-.PHONY: all deps test unit integration run clean format examples
+.PHONY: all deps test test-asan unit tools run clean format examples
 all: $(SO_REAL) $(SO_NAME) $(SO_LINK) $(STATIC) $(EXAMPLES)
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h lib/*/*.h) Makefile
@@ -50,6 +53,7 @@ $(BUILD)/obj/%.o: %.c $(wildcard include/*.h lib/*/*.h) Makefile
 	$(CC) $(CFLAGS_LIB) -c $< -o $@
 
 $(SO_REAL): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
 	$(CC) -shared -Wl,-soname,libwschat.so.$(SOMAJOR) -o $@ $^ \
 	    $(DEP_LIBS) $(EXTRA_LDFLAGS)
 $(SO_NAME): $(SO_REAL)
@@ -57,6 +61,7 @@ $(SO_NAME): $(SO_REAL)
 $(SO_LINK): $(SO_NAME)
 	ln -sf libwschat.so.$(SOMAJOR) $@
 $(STATIC): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^
 
@@ -98,8 +103,20 @@ deps:
 	    else echo "deps: npm test clients present"; fi; fi
 
 unit: $(UNIT_BIN)
+tools: $(TEST_TOOLS)
+
 test: deps all $(UNIT_BIN) $(TEST_TOOLS)
 	@BUILD=$(BUILD) tests/run.sh
+
+# The same suites against a build with AddressSanitizer and UBSan, where any
+# report aborts the process (and so fails the test that triggered it).
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+             -fno-omit-frame-pointer
+test-asan: deps
+	$(MAKE) BUILD=build/asan LIBDIR=build/asan/lib OPT="-O1 -g $(SAN_FLAGS)" \
+	    EXTRA_LDFLAGS="$(SAN_FLAGS)" all unit tools
+	@BUILD=build/asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh
 
 run: deps all
 	$(BUILD)/examples/echo 8080
@@ -109,4 +126,4 @@ format:
 	    $(wildcard examples/*.c tests/unit/*/*.c tests/tools/*.c)
 
 clean:
-	rm -rf $(BUILD) $(SO_REAL) $(SO_NAME) $(SO_LINK) $(STATIC)
+	rm -rf build $(SO_REAL) $(SO_NAME) $(SO_LINK) $(STATIC)

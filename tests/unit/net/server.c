@@ -1,0 +1,568 @@
+/*
+ * Tests for lib/net through the public API: a real server on 127.0.0.1:0
+ * runs its loop in a second thread; the test thread is a blocking-socket
+ * client that speaks raw RFC 6455, so every byte the server sends can be
+ * asserted. Callbacks append to an event log the test reads.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "wschat.h"
+
+/* ------------------------------------------------------------------------
+ * Event log, written by the loop thread.
+ * ---------------------------------------------------------------------- */
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char event_log[8192];
+
+static void log_event(const char *fmt, ...) {
+  va_list ap;
+  size_t n;
+  pthread_mutex_lock(&log_mu);
+  n = strlen(event_log);
+  va_start(ap, fmt);
+  vsnprintf(event_log + n, sizeof(event_log) - n, fmt, ap);
+  va_end(ap);
+  pthread_mutex_unlock(&log_mu);
+}
+
+/* Wait up to 3 s for the log to contain `want`. */
+static int log_wait_for(const char *want) {
+  int i;
+  for (i = 0; i < 300; i++) {
+    int found;
+    pthread_mutex_lock(&log_mu);
+    found = strstr(event_log, want) != NULL;
+    pthread_mutex_unlock(&log_mu);
+    if (found)
+      return 1;
+    usleep(10000);
+  }
+  cr_log_error("log was: %s", event_log);
+  return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Server fixture
+ * ---------------------------------------------------------------------- */
+
+static wschat_server *server;
+static pthread_t loop_thread;
+static int port;
+static size_t live_before;
+
+/* What on_message does with "commands" from the client. */
+static void on_open(wschat_session *s, void *ud) {
+  const char *proto = wschat_session_subprotocol(s);
+  char peer[64];
+  cr_assert_eq(ud, &port);
+  cr_assert_gt(wschat_session_peer(s, peer, sizeof(peer)), 0);
+  cr_assert_eq(strncmp(peer, "127.0.0.1:", 10), 0);
+  log_event("open %llu %s %s;", (unsigned long long)wschat_session_id(s),
+            wschat_session_path(s), proto ? proto : "-");
+}
+
+static void on_message(wschat_session *s, wschat_msg_type type,
+                       const char *data, size_t len, void *ud) {
+  (void)ud;
+  log_event("msg %s %.*s;", type == WSCHAT_TEXT ? "text" : "binary", (int)len,
+            data);
+  if (len == 3 && memcmp(data, "bye", 3) == 0) {
+    cr_assert_eq(wschat_session_close(s, 4000, "done"), 0);
+    /* Closing twice, or sending after, is refused. */
+    cr_assert_eq(wschat_session_close(s, 1000, NULL), WSCHAT_ECLOSED);
+    cr_assert_eq(wschat_session_send_text(s, "x", 1), WSCHAT_ECLOSED);
+    return;
+  }
+  if (len == 4 && memcmp(data, "ping", 4) == 0) {
+    cr_assert_eq(wschat_session_ping(s, "p1", 2), 0);
+    return;
+  }
+  if (len == 5 && memcmp(data, "flood", 5) == 0) {
+    static char big[64 * 1024];
+    int i;
+    /* Far past max_queued within one turn: closed with 1008 at the end
+     * of the turn, and the sends themselves succeed until then. */
+    cr_assert_eq(wschat_session_send_binary(s, big, sizeof(big)), 0);
+    for (i = 0; i < 40; i++)
+      wschat_session_send_binary(s, big, sizeof(big));
+    cr_assert_eq(wschat_session_send_binary(s, big, 1), WSCHAT_ECLOSED);
+    return;
+  }
+  cr_assert_eq(wschat_session_send_text(s, "\xff", 1), WSCHAT_EBADUTF8);
+  cr_assert_eq(wschat_session_close(s, 1005, NULL), WSCHAT_EINVAL);
+  cr_assert_eq(wschat_session_close(s, 999, NULL), WSCHAT_EINVAL);
+  cr_assert_eq(wschat_session_ping(s, data, 126), WSCHAT_EINVAL);
+  if (type == WSCHAT_TEXT)
+    cr_assert_eq(wschat_session_send_text(s, data, len), 0);
+  else
+    cr_assert_eq(wschat_session_send_binary(s, data, len), 0);
+}
+
+static void on_close(wschat_session *s, int code, const char *reason,
+                     size_t len, void *ud) {
+  (void)ud;
+  log_event("close %llu %d %.*s;", (unsigned long long)wschat_session_id(s),
+            code, (int)len, reason);
+}
+
+static void on_pong(wschat_session *s, const char *data, size_t len,
+                    void *ud) {
+  (void)s;
+  (void)ud;
+  log_event("pong %.*s;", (int)len, data);
+}
+
+static int on_origin(wschat_server *srv, const char *origin, void *ud) {
+  (void)srv;
+  (void)ud;
+  return origin == NULL || strcmp(origin, "http://evil.example") != 0;
+}
+
+static void on_http(wschat_server *srv, wschat_http_request *req, void *ud) {
+  (void)srv;
+  (void)ud;
+  if (strcmp(wschat_http_path(req), "/hello") == 0) {
+    cr_assert_str_eq(wschat_http_query(req), "a=1");
+    cr_assert_str_eq(wschat_http_header(req, "x-client"), "yes");
+    cr_assert_eq(wschat_http_respond(req, 200, "text/plain", "X-Test: 1\r\n",
+                                     "hi", 2),
+                 0);
+    cr_assert_eq(wschat_http_respond(req, 200, NULL, NULL, NULL, 0),
+                 WSCHAT_EINVAL);
+  }
+}
+
+static void *run_loop(void *arg) {
+  (void)arg;
+  cr_assert_eq(wschat_server_run(server), 0);
+  return NULL;
+}
+
+static void server_setup(void) {
+  static const char *const protocols[] = {"chat.v1", "chat.v2"};
+  event_log[0] = '\0';
+  live_before = wschat_live_bytes();
+  server = wschat_server_new(NULL);
+  cr_assert_not_null(server);
+  wschat_server_set_userdata(server, &port);
+  wschat_server_on_open(server, on_open);
+  wschat_server_on_message(server, on_message);
+  wschat_server_on_close(server, on_close);
+  wschat_server_on_pong(server, on_pong);
+  wschat_server_on_origin(server, on_origin);
+  wschat_server_on_http(server, on_http);
+  cr_assert_eq(wschat_server_set_subprotocols(server, protocols, 2), 0);
+  cr_assert_eq(wschat_server_set_max_queued(server, 64 * 1024), 0);
+  cr_assert_eq(wschat_server_set_close_timeout(server, 1000), 0);
+  cr_assert_eq(wschat_server_port(server), WSCHAT_ENOTLISTENING);
+}
+
+static void server_start(void) {
+  cr_assert_eq(wschat_server_listen(server, "127.0.0.1", 0), 0);
+  port = wschat_server_port(server);
+  cr_assert_gt(port, 0);
+  pthread_create(&loop_thread, NULL, run_loop, NULL);
+}
+
+static void server_teardown(void) {
+  cr_assert_eq(wschat_server_stop(server), 0);
+  pthread_join(loop_thread, NULL);
+  cr_assert(wschat_server_is_stopped(server));
+  cr_assert_eq(wschat_server_free(server), 0);
+  cr_assert_eq(wschat_live_bytes(), live_before);
+}
+
+static void setup_and_start(void) {
+  server_setup();
+  server_start();
+}
+
+/* ------------------------------------------------------------------------
+ * A raw client
+ * ---------------------------------------------------------------------- */
+
+static int client_connect(void) {
+  struct sockaddr_in a;
+  struct timeval tv = {3, 0};
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+static void send_all(int fd, const void *p, size_t n) {
+  cr_assert_eq(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+static void recv_exact(int fd, void *p, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = recv(fd, (char *)p + got, n - got, 0);
+    cr_assert_gt(r, 0, "connection ended after %zu of %zu bytes", got, n);
+    got += (size_t)r;
+  }
+}
+
+/* Read an HTTP response head into buf (NUL-terminated). */
+static void recv_head(int fd, char *buf, size_t cap) {
+  size_t n = 0;
+  while (n + 1 < cap) {
+    cr_assert_eq(recv(fd, buf + n, 1, 0), 1);
+    n++;
+    buf[n] = '\0';
+    if (n >= 4 && memcmp(buf + n - 4, "\r\n\r\n", 4) == 0)
+      return;
+  }
+  cr_assert_fail("response head too long");
+}
+
+static void expect_eof(int fd) {
+  char c;
+  cr_assert_eq(recv(fd, &c, 1, 0), 0, "expected the server to close TCP");
+}
+
+static int client_open(const char *extra) {
+  char req[1024], head[1024];
+  int fd = client_connect();
+  snprintf(req, sizeof(req),
+           "GET /chat?x=1 HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+           "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           "Sec-WebSocket-Version: 13\r\n%s\r\n",
+           extra ? extra : "");
+  send_all(fd, req, strlen(req));
+  recv_head(fd, head, sizeof(head));
+  cr_assert_eq(strncmp(head, "HTTP/1.1 101 ", 13), 0, "got: %s", head);
+  cr_assert_not_null(
+      strstr(head, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+  return fd;
+}
+
+static void client_send(int fd, int opcode, const void *data, size_t len) {
+  uint8_t frame[256];
+  static const uint8_t mask[4] = {1, 2, 3, 4};
+  size_t i, h = 0;
+  cr_assert_leq(len, 125);
+  frame[h++] = (uint8_t)(0x80 | opcode);
+  frame[h++] = (uint8_t)(0x80 | len);
+  memcpy(frame + h, mask, 4);
+  h += 4;
+  for (i = 0; i < len; i++)
+    frame[h + i] = ((const uint8_t *)data)[i] ^ mask[i % 4];
+  send_all(fd, frame, h + len);
+}
+
+/* Read one server frame; returns the payload length (< 1 MiB here). */
+static size_t client_recv(int fd, int *opcode, uint8_t *buf, size_t cap) {
+  uint8_t h[2];
+  uint64_t len;
+  recv_exact(fd, h, 2);
+  cr_assert_eq(h[0] & 0x70, 0);
+  cr_assert_eq(h[1] & 0x80, 0, "server frames are never masked");
+  *opcode = h[0] & 0x0F;
+  len = h[1] & 0x7F;
+  if (len == 126) {
+    uint8_t e[2];
+    recv_exact(fd, e, 2);
+    len = (uint64_t)e[0] << 8 | e[1];
+  } else if (len == 127) {
+    uint8_t e[8];
+    int i;
+    recv_exact(fd, e, 8);
+    for (len = 0, i = 0; i < 8; i++)
+      len = len << 8 | e[i];
+  }
+  cr_assert_leq(len, cap);
+  recv_exact(fd, buf, (size_t)len);
+  return (size_t)len;
+}
+
+static void expect_close(int fd, int code, const char *reason) {
+  uint8_t buf[256];
+  int op;
+  size_t n = client_recv(fd, &op, buf, sizeof(buf));
+  cr_assert_eq(op, 8);
+  cr_assert_geq(n, 2);
+  cr_assert_eq(buf[0] << 8 | buf[1], code);
+  cr_assert_eq(n - 2, strlen(reason));
+  cr_assert_eq(memcmp(buf + 2, reason, n - 2), 0);
+}
+
+static void client_close(int fd, int code) {
+  uint8_t p[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+  client_send(fd, 8, p, 2);
+}
+
+/* ------------------------------------------------------------------------
+ * Tests
+ * ---------------------------------------------------------------------- */
+
+Test(server, setters_reject_values_out_of_range) {
+  wschat_server *s = wschat_server_new(NULL);
+  const char *bad[] = {"a b"};
+  const char *empty[] = {""};
+  cr_assert_eq(wschat_server_set_max_message(s, 0), WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_set_max_message(s, ((uint64_t)1 << 63) + 1),
+               WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_set_max_message(s, (uint64_t)1 << 63), 0);
+  cr_assert_eq(wschat_server_set_max_header(s, 255), WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_set_max_header_count(s, 0), WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_set_max_connections(s, 0), WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_set_max_queued(s, 1023), WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_set_handshake_timeout(s, 0), WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_set_close_timeout(s, 0), WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_set_idle_timeout(s, 0), 0);
+  cr_assert_eq(wschat_server_set_idle_timeout(s, 86400001), WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_set_ping_interval(s, 86400001), WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_set_path(s, "chat"), WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_set_path(s, "/chat"), 0);
+  cr_assert_eq(wschat_server_set_path(s, NULL), 0);
+  cr_assert_eq(wschat_server_set_subprotocols(s, bad, 1), WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_set_subprotocols(s, empty, 1), WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_set_close_code(s, WSCHAT_CLOSE_ON_IDLE, 1005),
+               WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_set_close_code(s, WSCHAT_CLOSE_ON_IDLE, 1006),
+               WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_set_close_code(s, WSCHAT_CLOSE_ON_IDLE, 1015),
+               WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_set_close_code(s, WSCHAT_CLOSE_ON_COUNT_, 1000),
+               WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_set_close_code(s, WSCHAT_CLOSE_ON_IDLE, 4000), 0);
+  cr_assert_eq(wschat_server_listen(s, "localhost", 0), WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_listen(s, "127.0.0.1", 70000), WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_run(s), WSCHAT_ENOTLISTENING);
+  cr_assert_eq(wschat_server_stop(s), WSCHAT_ENOTLISTENING);
+  cr_assert_eq(wschat_server_free(s), 0);
+}
+
+Test(server, listen_twice_and_address_in_use) {
+  wschat_server *a = wschat_server_new(NULL);
+  wschat_server *b = wschat_server_new(NULL);
+  int p;
+  cr_assert_eq(wschat_server_listen(a, "127.0.0.1", 0), 0);
+  cr_assert_eq(wschat_server_listen(a, "127.0.0.1", 0), WSCHAT_ELISTENING);
+  p = wschat_server_port(a);
+  cr_assert_eq(wschat_server_listen(b, "127.0.0.1", p), UV_EADDRINUSE);
+  cr_assert_eq(wschat_server_free(b), 0);
+  cr_assert_eq(wschat_server_free(a), WSCHAT_EBUSY);
+  cr_assert_eq(wschat_server_stop(a), 0);
+  cr_assert_eq(wschat_server_run(a), 0);
+  cr_assert_eq(wschat_server_free(a), 0);
+}
+
+Test(server, ipv6_loopback) {
+  wschat_server *s = wschat_server_new(NULL);
+  int rc = wschat_server_listen(s, "::1", 0);
+  if (rc == UV_EADDRNOTAVAIL || rc == UV_EAFNOSUPPORT) {
+    cr_log_warn("no IPv6 loopback here: %s", wschat_strerror(rc));
+    cr_assert_eq(wschat_server_free(s), 0);
+    return;
+  }
+  cr_assert_eq(rc, 0);
+  cr_assert_gt(wschat_server_port(s), 0);
+  wschat_server_stop(s);
+  cr_assert_eq(wschat_server_run(s), 0);
+  cr_assert_eq(wschat_server_free(s), 0);
+}
+
+Test(server, echo_and_peer_close, .init = setup_and_start,
+     .fini = server_teardown) {
+  uint8_t buf[256];
+  int op;
+  int fd = client_open("Sec-WebSocket-Protocol: other, chat.v2, chat.v1\r\n");
+  client_send(fd, 1, "hello", 5);
+  cr_assert_eq(client_recv(fd, &op, buf, sizeof(buf)), 5);
+  cr_assert_eq(op, 1);
+  cr_assert_eq(memcmp(buf, "hello", 5), 0);
+  client_send(fd, 2, "\x00\x01", 2);
+  cr_assert_eq(client_recv(fd, &op, buf, sizeof(buf)), 2);
+  cr_assert_eq(op, 2);
+  client_close(fd, 3001);
+  expect_close(fd, 3001, "");
+  expect_eof(fd);
+  close(fd);
+  /* %.*s stops at the binary message's NUL byte. */
+  cr_assert(log_wait_for("open 1 /chat chat.v2;msg text hello;"
+                         "msg binary ;close 1 3001 ;"));
+}
+
+Test(server, server_close_from_callback, .init = setup_and_start,
+     .fini = server_teardown) {
+  int fd = client_open(NULL);
+  client_send(fd, 1, "bye", 3);
+  expect_close(fd, 4000, "done");
+  client_close(fd, 4000);
+  expect_eof(fd);
+  close(fd);
+  cr_assert(log_wait_for("open 1 /chat -;msg text bye;close 1 4000 done;"));
+}
+
+Test(server, vanished_peer_gives_1006, .init = setup_and_start,
+     .fini = server_teardown) {
+  int fd = client_open(NULL);
+  close(fd);
+  cr_assert(log_wait_for("close 1 1006 ;"));
+}
+
+Test(server, ping_and_pong_callback, .init = setup_and_start,
+     .fini = server_teardown) {
+  uint8_t buf[256];
+  int op;
+  int fd = client_open(NULL);
+  client_send(fd, 1, "ping", 4);
+  cr_assert_eq(client_recv(fd, &op, buf, sizeof(buf)), 2);
+  cr_assert_eq(op, 9);
+  cr_assert_eq(memcmp(buf, "p1", 2), 0);
+  client_send(fd, 10, "p1", 2);
+  cr_assert(log_wait_for("pong p1;"));
+  close(fd);
+}
+
+Test(server, slow_consumer_closed_with_1008, .init = setup_and_start,
+     .fini = server_teardown) {
+  int fd = client_open(NULL);
+  client_send(fd, 1, "flood", 5);
+  /* Nothing of the flood was sent: the queue was dropped at the end of
+   * the turn and the close frame went out instead. */
+  expect_close(fd, 1008, "slow consumer");
+  cr_assert(log_wait_for("close 1 1008 slow consumer;"));
+  expect_eof(fd);
+  close(fd);
+}
+
+Test(server, plain_http_handler, .init = setup_and_start,
+     .fini = server_teardown) {
+  static const char get[] =
+      "GET /hello?a=1 HTTP/1.1\r\nHost: x\r\nX-Client: yes\r\n\r\n";
+  char head[1024], body[3] = {0};
+  int fd = client_connect();
+  send_all(fd, get, sizeof(get) - 1);
+  recv_head(fd, head, sizeof(head));
+  cr_assert_eq(strncmp(head, "HTTP/1.1 200 OK\r\n", 17), 0, "got %s", head);
+  cr_assert_not_null(strstr(head, "Content-Length: 2\r\n"));
+  cr_assert_not_null(strstr(head, "X-Test: 1\r\n"));
+  recv_exact(fd, body, 2);
+  cr_assert_str_eq(body, "hi");
+  expect_eof(fd);
+  close(fd);
+
+  /* Unanswered by the handler: 404. */
+  fd = client_connect();
+  send_all(fd, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", 31);
+  recv_head(fd, head, sizeof(head));
+  cr_assert_eq(strncmp(head, "HTTP/1.1 404 ", 13), 0, "got %s", head);
+  close(fd);
+}
+
+Test(server, origin_hook_403, .init = setup_and_start,
+     .fini = server_teardown) {
+  static const char req[] =
+      "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: "
+      "Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+      "Sec-WebSocket-Version: 13\r\nOrigin: http://evil.example\r\n\r\n";
+  char head[1024];
+  int fd = client_connect();
+  send_all(fd, req, sizeof(req) - 1);
+  recv_head(fd, head, sizeof(head));
+  cr_assert_eq(strncmp(head, "HTTP/1.1 403 ", 13), 0, "got %s", head);
+  close(fd);
+  fd = client_open("Origin: http://good.example\r\n");
+  close(fd);
+}
+
+Test(server, frames_in_the_handshake_packet, .init = setup_and_start,
+     .fini = server_teardown) {
+  static const char req[] =
+      "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: "
+      "Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+      "Sec-WebSocket-Version: 13\r\n\r\n"
+      /* masked "Hello" from RFC 6455 section 5.7 */
+      "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58";
+  char head[1024];
+  uint8_t buf[16];
+  int op;
+  int fd = client_connect();
+  send_all(fd, req, sizeof(req) - 1);
+  recv_head(fd, head, sizeof(head));
+  cr_assert_eq(strncmp(head, "HTTP/1.1 101 ", 13), 0);
+  cr_assert_eq(client_recv(fd, &op, buf, sizeof(buf)), 5);
+  cr_assert_eq(memcmp(buf, "Hello", 5), 0);
+  close(fd);
+}
+
+static void setup_limits(void) {
+  server_setup();
+  cr_assert_eq(wschat_server_set_max_connections(server, 1), 0);
+  cr_assert_eq(wschat_server_set_handshake_timeout(server, 200), 0);
+  server_start();
+}
+
+Test(server, connection_limit_503, .init = setup_limits,
+     .fini = server_teardown) {
+  char head[1024];
+  int a = client_open(NULL);
+  int b = client_connect();
+  recv_head(b, head, sizeof(head));
+  cr_assert_eq(strncmp(head, "HTTP/1.1 503 ", 13), 0, "got %s", head);
+  close(b);
+  cr_assert_eq(wschat_server_connection_count(server), 1);
+  close(a);
+}
+
+Test(server, handshake_timeout_408, .init = setup_limits,
+     .fini = server_teardown) {
+  char head[1024];
+  int fd = client_connect();
+  send_all(fd, "GET / HTTP/1.1\r\n", 16);
+  recv_head(fd, head, sizeof(head));
+  cr_assert_eq(strncmp(head, "HTTP/1.1 408 ", 13), 0, "got %s", head);
+  close(fd);
+}
+
+static void setup_idle(void) {
+  server_setup();
+  cr_assert_eq(wschat_server_set_idle_timeout(server, 200), 0);
+  server_start();
+}
+
+Test(server, idle_timeout_1001, .init = setup_idle, .fini = server_teardown) {
+  int fd = client_open(NULL);
+  expect_close(fd, 1001, "idle timeout");
+  client_close(fd, 1001);
+  expect_eof(fd);
+  close(fd);
+  cr_assert(log_wait_for("close 1 1001 idle timeout;"));
+}
+
+Test(server, stop_closes_sessions_with_1001, .init = setup_and_start) {
+  int fd = client_open(NULL);
+  cr_assert(log_wait_for("open 1"));
+  cr_assert_eq(wschat_server_free(server), WSCHAT_EBUSY);
+  /* From this (non-loop) thread, twice. */
+  cr_assert_eq(wschat_server_stop(server), 0);
+  cr_assert_eq(wschat_server_stop(server), 0);
+  expect_close(fd, 1001, "server shutting down");
+  client_close(fd, 1001);
+  expect_eof(fd);
+  close(fd);
+  pthread_join(loop_thread, NULL);
+  cr_assert(log_wait_for("close 1 1001 server shutting down;"));
+  cr_assert(wschat_server_is_stopped(server));
+  cr_assert_eq(wschat_server_free(server), 0);
+  cr_assert_eq(wschat_live_bytes(), live_before);
+}
