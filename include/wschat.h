@@ -215,6 +215,8 @@ typedef int (*wschat_origin_cb)(wschat_server *server, const char *origin,
  * A request that is not a WebSocket upgrade arrived. Answer it with
  * wschat_http_respond() before returning; a request left unanswered gets
  * 404 Not Found. The request is borrowed until the callback returns.
+ * Without a handler, such requests get 426 Upgrade Required (404 when a
+ * path is set and the request is for another one).
  */
 typedef void (*wschat_http_cb)(wschat_server *server,
                                wschat_http_request *request,
@@ -263,9 +265,10 @@ WSCHAT_EXTERN void wschat_server_on_http(wschat_server *s, wschat_http_cb cb);
 
 /*
  * Options. Each setter returns 0 or WSCHAT_EINVAL for a value out of its
- * range; the default and the range are given beside each. Settings apply
- * to connections accepted after the call. Timeouts are in milliseconds,
- * and 0 turns an optional timer off.
+ * range (or a NULL server); the default and the range are given beside
+ * each. Settings apply to connections accepted after the call (timeouts:
+ * at the next sweep). Timeouts are in milliseconds, and 0 turns an
+ * optional timer off. Loop thread only.
  */
 
 /* Largest message (after reassembly) accepted, in bytes; a larger one is
@@ -290,9 +293,10 @@ WSCHAT_EXTERN int wschat_server_set_max_header_count(wschat_server *s,
 WSCHAT_EXTERN int wschat_server_set_max_connections(wschat_server *s,
                                                     unsigned count);
 
-/* Bytes of output a session may have queued and unsent; passing it closes
- * the session with WSCHAT_CLOSE_ON_SLOW_CONSUMER (1008) on a later loop
- * turn. Default 1048576; 1024..2^62. */
+/* Bytes of output a session may have left unsent at the end of a loop
+ * turn, after the socket took what it could; more closes the session with
+ * WSCHAT_CLOSE_ON_SLOW_CONSUMER (1008), dropping the unsent rest. Default
+ * 1048576; 1024..2^62. */
 WSCHAT_EXTERN int wschat_server_set_max_queued(wschat_server *s,
                                                uint64_t bytes);
 
@@ -321,14 +325,16 @@ WSCHAT_EXTERN int wschat_server_set_ping_interval(wschat_server *s,
 /* Accept WebSocket upgrades only for this request path (the part of the
  * target before any '?'); other paths get 404. NULL (the default)
  * accepts every path. The string is copied. Returns WSCHAT_EINVAL for a
- * path that does not start with '/', or WSCHAT_ENOMEM. */
+ * path that does not start with '/', WSCHAT_EBUSY once the server is
+ * listening, or WSCHAT_ENOMEM. */
 WSCHAT_EXTERN int wschat_server_set_path(wschat_server *s, const char *path);
 
 /* The subprotocols this server speaks. During the handshake the first of
  * the client's Sec-WebSocket-Protocol values (in the client's order) that
  * is in this list is selected; if none is, the session opens without a
  * subprotocol. The strings are copied. Returns WSCHAT_EINVAL for an empty
- * or non-token name, or WSCHAT_ENOMEM. */
+ * or non-token name, WSCHAT_EBUSY once the server is listening, or
+ * WSCHAT_ENOMEM. */
 WSCHAT_EXTERN int wschat_server_set_subprotocols(wschat_server *s,
                                                  const char *const *names,
                                                  size_t count);
@@ -399,7 +405,8 @@ WSCHAT_EXTERN unsigned wschat_server_connection_count(const wschat_server *s);
  *
  * Returns 0, WSCHAT_EBADUTF8, WSCHAT_ECLOSED once the session is closing,
  * or WSCHAT_ENOMEM. Passing the max_queued limit is not an error of this
- * call: the session is closed with 1008 on a later turn.
+ * call: it is judged at the end of the turn (see
+ * wschat_server_set_max_queued()).
  */
 WSCHAT_EXTERN int wschat_session_send_text(wschat_session *session,
                                            const char *data, size_t len);

@@ -92,9 +92,6 @@ static int session_queue_push(wschat_session *s, wschat__wbuf *wb,
 
 static void session_note_queued(wschat_session *s, size_t len) {
   s->queued_bytes += len;
-  if (!s->is_slow && s->queued_bytes > s->server->max_queued &&
-      (s->state == WSCHAT__S_OPEN || s->state == WSCHAT__S_CLOSE_SENT))
-    s->is_slow = 1;
   wschat__server_mark_dirty(s->server, s);
 }
 
@@ -420,12 +417,14 @@ static void session_fail(wschat_session *s, int close_code,
   }
 }
 
-/* Past max_queued: throw away what the peer has not taken and close with
- * the slow-consumer code. Called from the end-of-turn flush, never from
- * inside a send, so a broadcast in progress is not disturbed. */
+/* Past max_queued: throw away what the socket has not taken and close
+ * with the slow-consumer code. Called at the end of the turn, after the
+ * flush, never from inside a send, so a broadcast in progress is not
+ * disturbed and only output the peer really failed to read counts. */
 static void session_close_slow(wschat_session *s) {
   int code = s->server->close_codes[WSCHAT_CLOSE_ON_SLOW_CONSUMER];
   static const char why[] = "slow consumer";
+  s->is_slow = 1;
   session_queue_discard_unsent(s);
   if (s->state == WSCHAT__S_OPEN) {
     session_queue_close(s, code, why, sizeof(why) - 1);
@@ -779,10 +778,12 @@ void wschat__session_shutdown(wschat_session *s) {
 
 /* Called by the end-of-turn flush for each session that queued output. */
 void wschat__session_turn_end(wschat_session *s) {
-  if (s->is_slow &&
-      (s->state == WSCHAT__S_OPEN || s->state == WSCHAT__S_CLOSE_SENT))
-    session_close_slow(s);
   wschat__session_flush(s);
+  if (s->queued_bytes > s->server->max_queued &&
+      (s->state == WSCHAT__S_OPEN || s->state == WSCHAT__S_CLOSE_SENT)) {
+    session_close_slow(s);
+    wschat__session_flush(s);
+  }
 }
 
 /* ------------------------------------------------------------------------

@@ -1,0 +1,78 @@
+"""The README's embedding example: extracted, compiled against the in-tree
+shared library, run, and talked to with python3-websockets."""
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import unittest
+
+import websockets
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("BUILD", "build")
+
+
+def readme_example():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    m = re.search(r"<!-- readme-example:[^>]*-->\s*```c\n(.*?)```", text, re.S)
+    if m is None:
+        raise AssertionError("README has no marked C example")
+    return m.group(1)
+
+
+class ReadmeExample(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def test_example_builds_runs_and_echoes(self):
+        src = os.path.join(self.tmp.name, "app.c")
+        exe = os.path.join(self.tmp.name, "app")
+        with open(src, "w", encoding="utf-8") as f:
+            f.write(readme_example())
+        self.assertLessEqual(len(readme_example().splitlines()), 30)
+        # Exactly the command the README gives, with the library of this
+        # build variant.
+        libdir = os.path.join(ROOT, "lib")
+        if BUILD != "build":
+            libdir = os.path.join(ROOT, BUILD, "lib")
+        extra = []
+        if "asan" in BUILD:
+            extra = ["-fsanitize=address,undefined"]
+        subprocess.run(
+            ["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", src,
+             "-I" + os.path.join(ROOT, "include"), "-L" + libdir, "-lwschat",
+             "-Wl,-rpath," + libdir, "-o", exe] + extra,
+            check=True)
+        proc = subprocess.Popen([exe, "0"], stdout=subprocess.PIPE, text=True)
+        try:
+            line = proc.stdout.readline()
+            m = re.fullmatch(r"listening on port (\d+)\n", line)
+            self.assertIsNotNone(m, line)
+            port = int(m.group(1))
+
+            async def talk():
+                async with websockets.connect(
+                        "ws://127.0.0.1:%d/" % port, max_size=None) as ws:
+                    await ws.send("hello from the README")
+                    self.assertEqual(await ws.recv(), "hello from the README")
+                    big = "x" * (1 << 20)  # the example's raised limit
+                    await ws.send(big)
+                    self.assertEqual(await ws.recv(), big)
+                    await ws.send(b"binary is not echoed")
+                    await ws.send("still open")
+                    self.assertEqual(await ws.recv(), "still open")
+
+            asyncio.run(asyncio.wait_for(talk(), 20))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+            proc.stdout.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
