@@ -279,7 +279,7 @@ WSCHAT_EXTERN int wschat_server_set_max_message(wschat_server *s,
 
 /* Largest HTTP request head (request line and headers) accepted, in bytes;
  * more gets 431 (or 414 when the request target alone is over it).
- * Default 8192; 256..1048576. */
+ * Default 8192; 256..32768. */
 WSCHAT_EXTERN int wschat_server_set_max_header(wschat_server *s,
                                                size_t bytes);
 

@@ -148,7 +148,7 @@ static int in_range(uint64_t value, uint64_t lo, uint64_t hi) {
 
 SETTER_RANGE(wschat_server_set_max_message, max_message, uint64_t, 1,
              (uint64_t)1 << 63)
-SETTER_RANGE(wschat_server_set_max_header, max_header, size_t, 256, 1048576)
+SETTER_RANGE(wschat_server_set_max_header, max_header, size_t, 256, 32768)
 SETTER_RANGE(wschat_server_set_max_header_count, max_header_count, unsigned,
              1, 1024)
 SETTER_RANGE(wschat_server_set_max_connections, max_connections, unsigned, 1,

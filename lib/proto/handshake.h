@@ -11,7 +11,7 @@
 #include "proto.h"
 
 typedef struct wschat__hs_config {
-  size_t max_header;         /* bytes of request head; over: 431 (414) */
+  size_t max_header;         /* bytes of request head, <= 32768; over: 431 (414) */
   unsigned max_header_count; /* header lines; over: 431 */
   const char *path;          /* upgrade path, NULL = any; else 404 */
   const char *const *subprotocols; /* server's list, in no special order */
@@ -85,7 +85,8 @@ int wschat__handshake_build_101(const wschat__handshake *hs, char *out,
 
 /*
  * Build an HTTP/1.1 response head with "Connection: close",
- * Content-Length: body_len, Content-Type if non-NULL, extra (complete
+ * Content-Length: body_len (not for 1xx and 204, where RFC 7230 forbids
+ * it), Content-Type if non-NULL, extra (complete
  * header lines or NULL), and for 426 "Sec-WebSocket-Version: 13", for 405
  * "Allow: GET". Returns its length or WSCHAT_EINVAL if it does not fit.
  */

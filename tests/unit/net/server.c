@@ -321,6 +321,8 @@ Test(server, setters_reject_values_out_of_range) {
                WSCHAT_EINVAL);
   cr_assert_eq(wschat_server_set_max_message(s, (uint64_t)1 << 63), 0);
   cr_assert_eq(wschat_server_set_max_header(s, 255), WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_set_max_header(s, 32769), WSCHAT_EINVAL);
+  cr_assert_eq(wschat_server_set_max_header(s, 32768), 0);
   cr_assert_eq(wschat_server_set_max_header_count(s, 0), WSCHAT_EINVAL);
   cr_assert_eq(wschat_server_set_max_connections(s, 0), WSCHAT_EINVAL);
   cr_assert_eq(wschat_server_set_max_queued(s, 1023), WSCHAT_EINVAL);
