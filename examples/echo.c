@@ -33,11 +33,11 @@ static void on_signal(uv_signal_t *handle, int signum) {
   int i;
   (void)signum;
   wschat_server_stop(handle->data);
-  /* The signal handles would keep the loop alive after the server's
-   * handles are gone. */
+  /* Unreferenced, the signal handles no longer keep the loop alive once
+   * the server's handles are gone, yet a second signal during the stop
+   * still lands here instead of killing the process. */
   for (i = 0; i < 2; i++)
-    if (!uv_is_closing((uv_handle_t *)&signals[i]))
-      uv_close((uv_handle_t *)&signals[i], NULL);
+    uv_unref((uv_handle_t *)&signals[i]);
 }
 
 static void usage(FILE *out) {
@@ -188,6 +188,9 @@ int main(int argc, char **argv) {
 
   uv_run(loop, UV_RUN_DEFAULT);
   check("shutdown", wschat_server_free(server));
+  for (int i = 0; i < 2; i++)
+    uv_close((uv_handle_t *)&signals[i], NULL);
+  uv_run(loop, UV_RUN_DEFAULT);
   uv_loop_close(loop);
   return 0;
 }

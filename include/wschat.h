@@ -378,8 +378,9 @@ WSCHAT_EXTERN int wschat_server_run(wschat_server *s);
 
 /*
  * Stop the server: stop accepting, close every open session with
- * WSCHAT_CLOSE_ON_SHUTDOWN (1001), drop handshaking ones, then close the
- * server's own handles so that its loop can end. Sessions get their
+ * WSCHAT_CLOSE_ON_SHUTDOWN (1001), drop handshaking ones, give each
+ * session at most 1 s (or the close timeout, if shorter) to finish, then
+ * close the server's own handles so that its loop can end. Sessions get their
  * on_close as usual. Any thread, and async-signal-safe once the server is
  * listening (it only calls uv_async_send()).
  *

@@ -50,6 +50,8 @@ static inline void wschat__link_remove(wschat__link *l) {
 #define WSCHAT__COALESCE_MAX (WSCHAT__CHUNK_SIZE / 2)
 /* Connections over the limit that are still being sent their 503. */
 #define WSCHAT__MAX_REJECTING 64
+/* While the server stops, no session takes longer than this to close. */
+#define WSCHAT__STOP_TIMEOUT 1000
 /* iovecs handed to one write call. */
 #define WSCHAT__IOV_BATCH 64
 
@@ -89,6 +91,7 @@ struct wschat_session {
   unsigned is_write_inflight : 1; /* wreq is in use */
   unsigned is_shutdown_sent : 1;  /* sreq issued */
   unsigned is_eof : 1;            /* the peer closed its side */
+  unsigned is_peer_closed : 1;    /* the peer's close frame arrived */
 
   uint64_t deadline;  /* handshake / close / drain deadline (loop ms) */
   uint64_t last_rx;   /* loop ms of the last bytes received */

@@ -214,9 +214,12 @@ static void session_on_shutdown(uv_shutdown_t *req, int status) {
   wschat_session *s = WSCHAT__CONTAINER_OF(req, wschat_session, sreq);
   if (s->state == WSCHAT__S_DEAD)
     return;
-  /* With our FIN sent, the peer's EOF (read callback) or the close
-   * timeout (sweep) finishes the connection. */
-  if (status < 0 || s->is_eof)
+  /* With our FIN sent: if the peer has closed its side, or has sent its
+   * close frame (after which it sends nothing), we are done. Otherwise
+   * it may still be sending, and closing now could answer with a reset
+   * that destroys our last bytes in its receive buffer: wait for its EOF
+   * (read callback) or the close timeout (sweep). */
+  if (status < 0 || s->is_eof || s->is_peer_closed)
     session_destroy(s);
 }
 
@@ -467,6 +470,7 @@ static int session_on_frame_close(wschat_session *s, const uint8_t *data,
     session_fail(s, WSCHAT_CLOSE_PROTOCOL_ERROR, "invalid close frame");
     return 1;
   }
+  s->is_peer_closed = 1;
   if (s->state == WSCHAT__S_OPEN) {
     /* The peer closed first: answer with its code (an empty payload when
      * it sent none, since 1005 never goes on the wire). */
@@ -766,14 +770,21 @@ void wschat__session_sweep(wschat_session *s, uint64_t now) {
   }
 }
 
-/* The server is stopping. */
+/* The server is stopping: close everything, each within
+ * WSCHAT__STOP_TIMEOUT at most, so that a stop is prompt even with peers
+ * that never answer. */
 void wschat__session_shutdown(wschat_session *s) {
   static const char why[] = "server shutting down";
-  if (s->state == WSCHAT__S_HANDSHAKE)
+  uint64_t limit = session_now(s) + WSCHAT__STOP_TIMEOUT;
+  if (s->state == WSCHAT__S_HANDSHAKE) {
     session_destroy(s);
-  else if (s->state == WSCHAT__S_OPEN)
+    return;
+  }
+  if (s->state == WSCHAT__S_OPEN)
     session_begin_close(s, s->server->close_codes[WSCHAT_CLOSE_ON_SHUTDOWN],
                         why, sizeof(why) - 1);
+  if (s->deadline > limit)
+    s->deadline = limit;
 }
 
 /* Called by the end-of-turn flush for each session that queued output. */

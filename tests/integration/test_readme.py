@@ -37,9 +37,10 @@ class ReadmeExample(unittest.TestCase):
         self.assertLessEqual(len(readme_example().splitlines()), 30)
         # Exactly the command the README gives, with the library of this
         # build variant.
+        build = os.path.realpath(os.path.join(ROOT, BUILD))
         libdir = os.path.join(ROOT, "lib")
-        if BUILD != "build":
-            libdir = os.path.join(ROOT, BUILD, "lib")
+        if build != os.path.join(ROOT, "build"):
+            libdir = os.path.join(build, "lib")
         extra = []
         if "asan" in BUILD:
             extra = ["-fsanitize=address,undefined"]
