@@ -582,3 +582,33 @@ Test(server, stop_closes_sessions_with_1001, .init = setup_and_start) {
   cr_assert_eq(wschat_server_free(server), 0);
   cr_assert_eq(wschat_live_bytes(), live_before);
 }
+
+static double elapsed_since(const struct timeval *t0) {
+  struct timeval t1;
+  gettimeofday(&t1, NULL);
+  return (double)(t1.tv_sec - t0->tv_sec) +
+         (double)(t1.tv_usec - t0->tv_usec) / 1e6;
+}
+
+static void setup_slow_close(void) {
+  server_setup();
+  cr_assert_eq(wschat_server_set_close_timeout(server, 60000), 0);
+  server_start();
+}
+
+Test(server, stop_is_bounded_when_peers_never_answer,
+     .init = setup_slow_close) {
+  struct timeval t0;
+  int fd = client_open(NULL);
+  cr_assert(log_wait_for("open 1"));
+  gettimeofday(&t0, NULL);
+  cr_assert_eq(wschat_server_stop(server), 0);
+  /* The client reads the close frame but never answers or closes. */
+  expect_close(fd, 1001, "server shutting down");
+  pthread_join(loop_thread, NULL);
+  cr_assert_lt(elapsed_since(&t0), 2.5, "stop waited for the close timeout");
+  cr_assert(log_wait_for("close 1 1001 server shutting down;"));
+  cr_assert_eq(wschat_server_free(server), 0);
+  cr_assert_eq(wschat_live_bytes(), live_before);
+  close(fd);
+}
