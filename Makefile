@@ -14,7 +14,12 @@ BUILD        ?= build
 # Debian packages the build and the tests need (see `make deps`).
 DEB_PACKAGES := build-essential pkg-config libuv1-dev libhttp-parser-dev \
                 libssl-dev libjansson-dev zlib1g-dev libcriterion-dev \
-                python3 python3-websockets nodejs npm
+                python3 python3-websockets
+# Node.js and npm are looked for as commands, not packages: a machine may
+# have them from elsewhere (NodeSource), and Debian's npm package would
+# fight that install. Only when a command is missing are Debian's
+# packages installed.
+NODE_PACKAGES := nodejs npm
 
 PKGS         := libuv libcrypto
 DEP_CFLAGS    = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
@@ -88,6 +93,8 @@ $(BUILD)/tests/%: tests/tools/%.c $(STATIC)
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	    missing="$$missing $(NODE_PACKAGES)"; fi; \
 	if [ -n "$$missing" ]; then \
 	    echo "deps: installing$$missing"; \
 	    SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
