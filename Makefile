@@ -48,7 +48,7 @@ EXAMPLES     := $(BUILD)/examples/echo
 
 UNIT_SRC     := $(wildcard tests/unit/*/*.c)
 UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
-TEST_TOOLS   := $(BUILD)/tests/rawclient
+TEST_TOOLS   :=
 
 .PHONY: all deps test test-asan unit tools run clean format examples
 all: $(SO_REAL) $(SO_NAME) $(SO_LINK) $(STATIC) $(EXAMPLES)
@@ -81,10 +81,6 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(STATIC) $(wildcard lib/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_APP) -Ilib -o $@ $< $(STATIC) $(DEP_LIBS) \
 	    $(shell $(PKG_CONFIG) --libs criterion) $(LDFLAGS_APP)
-
-$(BUILD)/tests/%: tests/tools/%.c $(STATIC)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_APP) -Ilib -o $@ $< $(STATIC) $(DEP_LIBS) $(LDFLAGS_APP)
 
 # ---------------------------------------------------------------------------
 # deps: install only what is missing. `apt-get update` runs once, and only
