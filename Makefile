@@ -21,7 +21,7 @@ DEB_PACKAGES := build-essential pkg-config libuv1-dev libhttp-parser-dev \
 # packages installed.
 NODE_PACKAGES := nodejs npm
 
-PKGS         := libuv libcrypto
+PKGS         := libuv libcrypto jansson
 DEP_CFLAGS    = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 # http-parser ships no .pc file.
 DEP_LIBS      = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lhttp_parser
@@ -34,7 +34,7 @@ CFLAGS_LIB    = $(CSTD) $(WARN) $(OPT) -fPIC -fvisibility=hidden \
 CFLAGS_APP    = $(CSTD) $(WARN) $(OPT) -Iinclude $(DEP_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS_APP   = $(EXTRA_LDFLAGS)
 
-LIB_SRC      := $(wildcard lib/core/*.c lib/proto/*.c lib/net/*.c)
+LIB_SRC      := $(wildcard lib/core/*.c lib/proto/*.c lib/net/*.c lib/chat/*.c)
 LIB_OBJ      := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 # The default build puts the libraries in lib/; a variant build (sanitizers)
 # keeps everything, libraries included, under its own BUILD directory.
@@ -77,7 +77,8 @@ $(BUILD)/examples/%: examples/%.c $(STATIC) include/wschat.h
 
 # Unit tests link the static library so they can reach internal
 # (wschat__) symbols that the shared library hides.
-$(BUILD)/tests/unit/%: tests/unit/%.c $(STATIC) $(wildcard lib/*/*.h)
+$(BUILD)/tests/unit/%: tests/unit/%.c $(STATIC) $(wildcard lib/*/*.h) \
+    tests/unit/support.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_APP) -Ilib -o $@ $< $(STATIC) $(DEP_LIBS) \
 	    $(shell $(PKG_CONFIG) --libs criterion) $(LDFLAGS_APP)

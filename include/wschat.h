@@ -74,10 +74,14 @@ struct uv_loop_s;
   XX(EBUSY, -30102, "server is running or still has open connections")      \
   XX(ENOTLISTENING, -30103, "server is not listening")                       \
   XX(ELISTENING, -30104, "server is already listening")                      \
+  XX(ENOTMEMBER, -30105, "session is not a member of the room")              \
+  XX(EEXIST, -30106, "session is already a member of the room")              \
+  XX(ENAMETAKEN, -30107, "name is taken")                                    \
   XX(ETOOBIG, -30200, "message or frame exceeds the configured limit")       \
   XX(EQUEUEFULL, -30201, "session output queue is over its limit")           \
-  XX(ETOOMANY, -30202, "too many connections")                               \
+  XX(ETOOMANY, -30202, "too many connections or rooms")                      \
   XX(EHEADERS, -30203, "request header block exceeds the configured limit")  \
+  XX(ERATELIMITED, -30204, "rate limit exceeded")                            \
   XX(ENOMEM, -30300, "out of memory")
 
 typedef enum {
@@ -497,6 +501,251 @@ WSCHAT_EXTERN int wschat_http_respond(wschat_http_request *req, int status,
                                       const char *content_type,
                                       const char *extra_headers,
                                       const void *body, size_t len);
+
+
+/* ------------------------------------------------------------------------
+ * Shared frames: encode once, send to many
+ * ---------------------------------------------------------------------- */
+
+typedef struct wschat_frame wschat_frame;
+
+/*
+ * Encode a message once into a refcounted frame that any number of
+ * sessions can send without a copy (wschat_session_send_frame(),
+ * wschat_room_broadcast()). The data is copied. *out gets the frame,
+ * with one reference the caller must release.
+ *
+ * Returns 0, WSCHAT_EINVAL (bad type, NULL out), WSCHAT_EBADUTF8 (text
+ * that is not UTF-8), or WSCHAT_ENOMEM.
+ */
+WSCHAT_EXTERN int wschat_frame_new(wschat_msg_type type, const void *data,
+                                   size_t len, wschat_frame **out);
+
+/* Drop the caller's reference; the memory goes when the last queued copy
+ * has been written. NULL is ignored. */
+WSCHAT_EXTERN void wschat_frame_release(wschat_frame *frame);
+
+/* Queue the frame on one session (a reference, not a copy). Returns 0 or
+ * WSCHAT_ECLOSED, WSCHAT_ENOMEM. */
+WSCHAT_EXTERN int wschat_session_send_frame(wschat_session *session,
+                                            wschat_frame *frame);
+
+/* ------------------------------------------------------------------------
+ * Names
+ * ---------------------------------------------------------------------- */
+
+/* The session's name: "user<N>" from on_open on (N counts up from 1 per
+ * server, skipping names taken by renames), or what
+ * wschat_session_set_name() gave it. "" before on_open. */
+WSCHAT_EXTERN const char *wschat_session_name(const wschat_session *session);
+
+/*
+ * Rename a session. A name is 1-32 bytes of [A-Za-z0-9_.-], unique among
+ * the server's open sessions compared case-insensitively (a session may
+ * change the case of its own name).
+ *
+ * Returns 0, WSCHAT_EINVAL (not a valid name), WSCHAT_ENAMETAKEN, or
+ * WSCHAT_ECLOSED.
+ */
+WSCHAT_EXTERN int wschat_session_set_name(wschat_session *session,
+                                          const char *name);
+
+/* The open session with this name (case-insensitive), or NULL. */
+WSCHAT_EXTERN wschat_session *wschat_server_find_session(wschat_server *s,
+                                                         const char *name);
+
+/* ------------------------------------------------------------------------
+ * Rooms
+ * ---------------------------------------------------------------------- */
+
+typedef struct wschat_room wschat_room;
+
+/*
+ * Find the room with this name (1-64 bytes of [A-Za-z0-9_.-], compared
+ * exactly), creating it if it does not exist. Rooms live until the server
+ * is freed, with their history, except that an empty room may be removed
+ * to make space when max_rooms is reached.
+ *
+ * Returns 0 with *out set, WSCHAT_EINVAL (invalid name), WSCHAT_ETOOMANY
+ * (max_rooms reached and no room is empty), or WSCHAT_ENOMEM.
+ */
+WSCHAT_EXTERN int wschat_room_open(wschat_server *s, const char *name,
+                                   wschat_room **out);
+
+/* The room with this name, or NULL. Does not create it. */
+WSCHAT_EXTERN wschat_room *wschat_room_find(wschat_server *s,
+                                            const char *name);
+
+/* Most rooms a server keeps. Default 10000; 1..1000000. */
+WSCHAT_EXTERN int wschat_server_set_max_rooms(wschat_server *s,
+                                              unsigned count);
+
+/* Messages each room's history keeps (the oldest go first). Default 1000;
+ * 0..1000000. Applies to rooms created after the call. */
+WSCHAT_EXTERN int wschat_server_set_history(wschat_server *s,
+                                            unsigned count);
+
+WSCHAT_EXTERN const char *wschat_room_name(const wschat_room *room);
+WSCHAT_EXTERN unsigned wschat_room_member_count(const wschat_room *room);
+WSCHAT_EXTERN unsigned wschat_server_room_count(const wschat_server *s);
+WSCHAT_EXTERN void wschat_room_set_userdata(wschat_room *room, void *ud);
+WSCHAT_EXTERN void *wschat_room_get_userdata(const wschat_room *room);
+
+/* Add an open session to the room (a session may be in many rooms).
+ * Returns 0, WSCHAT_EEXIST, WSCHAT_ECLOSED, or WSCHAT_ENOMEM. */
+WSCHAT_EXTERN int wschat_room_join(wschat_room *room,
+                                   wschat_session *session);
+
+/* Remove a session from the room. Sessions leave all their rooms by
+ * themselves just after their on_close. Returns 0 or
+ * WSCHAT_ENOTMEMBER. */
+WSCHAT_EXTERN int wschat_room_leave(wschat_room *room,
+                                    wschat_session *session);
+
+WSCHAT_EXTERN int wschat_room_is_member(const wschat_room *room,
+                                        const wschat_session *session);
+
+typedef void (*wschat_member_cb)(wschat_session *session, void *arg);
+typedef void (*wschat_room_cb)(wschat_room *room, void *arg);
+
+/* Visit the room's members in the order they joined. The callback may
+ * send, close, join and leave (a member that leaves before its turn is
+ * skipped; one that joins during the visit is not visited). */
+WSCHAT_EXTERN void wschat_room_foreach_member(wschat_room *room,
+                                              wschat_member_cb cb,
+                                              void *arg);
+
+/* Visit every room of the server, in creation order. The callback must
+ * not create rooms. */
+WSCHAT_EXTERN void wschat_server_foreach_room(wschat_server *s,
+                                              wschat_room_cb cb, void *arg);
+
+/* Visit the rooms a session is in, in the order it joined them. */
+WSCHAT_EXTERN void wschat_session_foreach_room(wschat_session *session,
+                                               wschat_room_cb cb, void *arg);
+
+/*
+ * Queue the frame on every member of the room except `except` (may be
+ * NULL): one shared buffer, no per-member copy; each member's output
+ * leaves in its end-of-turn write. Members whose unsent output then passes
+ * max_queued are closed with 1008 at the end of the turn; the others are
+ * not slowed. Returns the number of members it was queued for.
+ */
+WSCHAT_EXTERN int wschat_room_broadcast(wschat_room *room,
+                                        wschat_frame *frame,
+                                        const wschat_session *except);
+
+/* ------------------------------------------------------------------------
+ * History
+ * ---------------------------------------------------------------------- */
+
+/*
+ * Store a copy of a message (any bytes: the application's own format) in
+ * the room's history under the next id (strictly increasing per room,
+ * from 1), dropping the oldest past the history size. Returns 0 with *id
+ * set (id may be NULL), or WSCHAT_ENOMEM. With a history size of 0 the id
+ * is still assigned and nothing is stored.
+ */
+WSCHAT_EXTERN int wschat_room_history_add(wschat_room *room,
+                                          const void *data, size_t len,
+                                          uint64_t *id);
+
+/* The newest id assigned (0 before the first), and the oldest id still
+ * stored (0 when nothing is). */
+WSCHAT_EXTERN uint64_t wschat_room_last_id(const wschat_room *room);
+WSCHAT_EXTERN uint64_t wschat_room_first_id(const wschat_room *room);
+
+typedef void (*wschat_history_cb)(wschat_room *room, uint64_t id,
+                                  const char *data, size_t len, void *arg);
+
+/*
+ * Visit the newest `limit` stored messages whose id is greater than
+ * `after` and, when `before` is not 0, less than `before`; oldest first.
+ * Returns how many were visited, and sets *more (if not NULL) to 1 when
+ * older stored messages in that range were left out by the limit.
+ */
+WSCHAT_EXTERN unsigned wschat_room_history(wschat_room *room, uint64_t after,
+                                           uint64_t before, unsigned limit,
+                                           wschat_history_cb cb, void *arg,
+                                           int *more);
+
+/* ------------------------------------------------------------------------
+ * Rate limiting
+ * ---------------------------------------------------------------------- */
+
+/* A token bucket per session: `per_second` tokens a second, holding at
+ * most `burst`. per_second 0 turns limiting off. Default 20 and 40;
+ * per_second 0..1000000, burst 1..1000000. */
+WSCHAT_EXTERN int wschat_server_set_rate(wschat_server *s,
+                                         unsigned per_second,
+                                         unsigned burst);
+
+/* Take one token for an action the application limits. Returns 0, or
+ * WSCHAT_ERATELIMITED when the bucket is empty (nothing is taken). */
+WSCHAT_EXTERN int wschat_session_rate_take(wschat_session *session);
+
+/* ------------------------------------------------------------------------
+ * Statistics
+ * ---------------------------------------------------------------------- */
+
+typedef enum {
+  WSCHAT_STAT_CONNECTIONS = 0,    /* open now (handshaking, open, closing) */
+  WSCHAT_STAT_SESSIONS,           /* WebSocket sessions open now */
+  WSCHAT_STAT_SESSIONS_TOTAL,     /* sessions opened since start */
+  WSCHAT_STAT_ROOMS,              /* rooms now */
+  WSCHAT_STAT_MESSAGES_IN,        /* whole messages received */
+  WSCHAT_STAT_MESSAGES_OUT,       /* messages queued to sessions */
+  WSCHAT_STAT_BYTES_IN,           /* bytes read from sockets */
+  WSCHAT_STAT_BYTES_OUT,          /* bytes written to sockets */
+  WSCHAT_STAT_SLOW_CLOSES,        /* sessions closed as slow consumers */
+  WSCHAT_STAT_HTTP_REJECTS,       /* handshakes answered with an error */
+  WSCHAT_STAT_RATE_LIMITED,       /* wschat_session_rate_take() refusals */
+  WSCHAT_STAT_COUNT_
+} wschat_stat;
+
+/* The current value of a counter; 0 for an unknown one. */
+WSCHAT_EXTERN uint64_t wschat_server_stat(const wschat_server *s,
+                                          wschat_stat which);
+
+/* How many sessions ended with this close code (as given to on_close):
+ * codes 1000-1015 individually; any other code counts under 0. */
+WSCHAT_EXTERN uint64_t wschat_server_closes(const wschat_server *s,
+                                            int code);
+
+/*
+ * Write the counters in the Prometheus text exposition format
+ * (wschat_connections, wschat_rooms, wschat_messages_in_total, ...,
+ * wschat_closes_total{code="1000"}, ...) into buf, NUL-terminated.
+ * Returns the length the whole text needs (excluding the NUL), like
+ * snprintf: when that is >= size the output was cut.
+ */
+WSCHAT_EXTERN int wschat_server_metrics(const wschat_server *s, char *buf,
+                                        size_t size);
+
+/* ------------------------------------------------------------------------
+ * The built-in chat protocol (wschatd's, described in wschat-protocol(7))
+ * ---------------------------------------------------------------------- */
+
+/*
+ * Make this server speak the chat protocol: the text dialect (no
+ * subprotocol) and the JSON dialect (subprotocol "wschat.v1.json"). It
+ * is built only on the public API above: it registers on_open, on_message
+ * and on_close, the subprotocol list, and uses the server's user data, so
+ * the application must not set those afterwards. Call before listening.
+ *
+ * Returns 0, WSCHAT_EBUSY if the server is listening, or WSCHAT_ENOMEM.
+ */
+WSCHAT_EXTERN int wschat_chat_enable(wschat_server *s);
+
+/* Largest chat text in bytes (a longer one gets the "too_long" error).
+ * Default 4096; 1..1048576. Returns WSCHAT_EINVAL if chat is not
+ * enabled. */
+WSCHAT_EXTERN int wschat_chat_set_max_text(wschat_server *s, size_t bytes);
+
+/* The "server" string of the welcome message. Default
+ * "libwschat/<version>". Copied. */
+WSCHAT_EXTERN int wschat_chat_set_server_name(wschat_server *s,
+                                              const char *name);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <uv.h>
 
+#include "core/strmap.h"
 #include "net/wbuf.h"
 #include "proto/fragment.h"
 #include "proto/handshake.h"
@@ -20,7 +21,9 @@ typedef struct wschat__link {
   struct wschat__link *next;
 } wschat__link;
 
-static inline void wschat__link_init(wschat__link *l) { l->prev = l->next = l; }
+static inline void wschat__link_init(wschat__link *l) {
+  l->prev = l->next = l;
+}
 static inline int wschat__link_empty(const wschat__link *l) {
   return l->next == l;
 }
@@ -37,13 +40,13 @@ static inline void wschat__link_remove(wschat__link *l) {
   l->prev = l->next = l;
 }
 
-#define WSCHAT__CONTAINER_OF(ptr, type, member)                              \
+#define WSCHAT__CONTAINER_OF(ptr, type, member)                                \
   ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* Size of the loop-wide read buffer, and of the pooled chunks small frames
  * are coalesced into. */
-#define WSCHAT__READ_BUF_SIZE (64 * 1024)
-#define WSCHAT__CHUNK_SIZE (16 * 1024)
+#define WSCHAT__READ_BUF_SIZE  (64 * 1024)
+#define WSCHAT__CHUNK_SIZE     (16 * 1024)
 #define WSCHAT__CHUNK_POOL_MAX 256
 /* Frames up to this size are copied into a chunk; larger ones get a wbuf
  * of their own. */
@@ -56,8 +59,8 @@ static inline void wschat__link_remove(wschat__link *l) {
 #define WSCHAT__IOV_BATCH 64
 
 typedef enum wschat__session_state {
-  WSCHAT__S_HANDSHAKE, /* reading the request head */
-  WSCHAT__S_OPEN,      /* WebSocket open */
+  WSCHAT__S_HANDSHAKE,  /* reading the request head */
+  WSCHAT__S_OPEN,       /* WebSocket open */
   WSCHAT__S_CLOSE_SENT, /* our close frame queued, waiting for the peer's */
   WSCHAT__S_DRAIN, /* sending the last bytes, then FIN, then wait for EOF */
   WSCHAT__S_DEAD   /* uv_close() called; freed in its callback */
@@ -120,7 +123,22 @@ struct wschat_session {
 
   uv_write_t wreq;
   uv_shutdown_t sreq;
+
+  /* Chat state (lib/chat/room.c). */
+  char name[33];      /* "" until on_open */
+  wschat__link rooms; /* wschat__membership.session_node, join order */
+  double rate_tokens;
+  uint64_t rate_refill; /* loop ms of the last refill */
 };
+
+/* A session's place in a room: in the room's member array and in the
+ * session's list of rooms. */
+typedef struct wschat__membership {
+  struct wschat_room *room;
+  wschat_session *session;
+  uint32_t index; /* in room->members */
+  wschat__link session_node;
+} wschat__membership;
 
 struct wschat_server {
   uv_loop_t *loop;
@@ -167,6 +185,22 @@ struct wschat_server {
   unsigned nrejecting;
   uint64_t next_session_id;
 
+  /* Chat state (lib/chat/room.c). */
+  wschat__strmap names;   /* lower-case-insensitive name -> session */
+  wschat__strmap rooms;   /* name -> room */
+  wschat__link room_list; /* creation order */
+  unsigned nrooms;
+  unsigned max_rooms;
+  unsigned history_size;
+  unsigned rate_per_second;
+  unsigned rate_burst;
+  uint64_t next_user_number;
+  void *chat; /* the built-in protocol's state (lib/chat/message.c) */
+  void (*chat_free)(void *chat);
+
+  uint64_t stats[WSCHAT_STAT_COUNT_];
+  uint64_t closes[17]; /* [0] other codes, [1 + c - 1000] for 1000..1015 */
+
   uint8_t *read_buf; /* loop-wide: one read is consumed before the next */
   int is_read_buf_busy;
   wschat__wbuf *pool[WSCHAT__CHUNK_POOL_MAX];
@@ -182,8 +216,17 @@ void wschat__session_shutdown(wschat_session *s);
 /* End of a loop turn: slow-consumer policy, then flush. */
 void wschat__session_turn_end(wschat_session *s);
 /* Queue a reference to wb[off, off+len) (a broadcast frame). */
-int wschat__session_queue_wbuf(wschat_session *s, wschat__wbuf *wb,
-                               size_t off, size_t len);
+int wschat__session_queue_wbuf(wschat_session *s, wschat__wbuf *wb, size_t off,
+                               size_t len);
+
+/* lib/chat/room.c */
+void wschat__chat_session_init(wschat_session *s);
+/* Name the session at on_open. */
+int wschat__chat_session_open(wschat_session *s);
+/* After on_close: leave every room, give the name back. Idempotent. */
+void wschat__chat_session_gone(wschat_session *s);
+void wschat__chat_server_init(wschat_server *srv);
+void wschat__chat_server_free(wschat_server *srv);
 
 /* server.c */
 void wschat__server_mark_dirty(wschat_server *srv, wschat_session *s);

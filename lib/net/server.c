@@ -9,6 +9,8 @@
  * pending, and an async handle that lets any thread stop the server.
  */
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -52,6 +54,7 @@ wschat_server *wschat_server_new(uv_loop_t *loop) {
   memcpy(srv->close_codes, default_close_codes, sizeof(srv->close_codes));
   wschat__link_init(&srv->sessions);
   wschat__link_init(&srv->dirty);
+  wschat__chat_server_init(srv);
   atomic_init(&srv->is_stop_requested, RUN_NONE);
   return srv;
 }
@@ -77,6 +80,9 @@ int wschat_server_free(wschat_server *srv) {
     uv_run(srv->own_loop, UV_RUN_DEFAULT);
   if (srv->handles_open > 0 || srv->nsessions > 0)
     return WSCHAT_EBUSY;
+  if (srv->chat_free != NULL)
+    srv->chat_free(srv->chat);
+  wschat__chat_server_free(srv);
   while (srv->npool > 0)
     wschat__wbuf_unref(srv->pool[--srv->npool]);
   wschat__free(srv->read_buf);
@@ -137,26 +143,26 @@ static int in_range(uint64_t value, uint64_t lo, uint64_t hi) {
   return value >= lo && value <= hi;
 }
 
-#define SETTER_RANGE(fn, field, type, lo, hi)                                \
-  int fn(wschat_server *srv, type value) {                                   \
-    if (srv == NULL || !in_range(value, (lo), (hi)))                         \
-      return WSCHAT_EINVAL;                                                  \
-    srv->field = value;                                                      \
-    server_update_sweep(srv);                                                \
-    return 0;                                                                \
+#define SETTER_RANGE(fn, field, type, lo, hi)                                  \
+  int fn(wschat_server *srv, type value) {                                     \
+    if (srv == NULL || !in_range(value, (lo), (hi)))                           \
+      return WSCHAT_EINVAL;                                                    \
+    srv->field = value;                                                        \
+    server_update_sweep(srv);                                                  \
+    return 0;                                                                  \
   }
 
 SETTER_RANGE(wschat_server_set_max_message, max_message, uint64_t, 1,
              (uint64_t)1 << 63)
 SETTER_RANGE(wschat_server_set_max_header, max_header, size_t, 256, 32768)
-SETTER_RANGE(wschat_server_set_max_header_count, max_header_count, unsigned,
-             1, 1024)
+SETTER_RANGE(wschat_server_set_max_header_count, max_header_count, unsigned, 1,
+             1024)
 SETTER_RANGE(wschat_server_set_max_connections, max_connections, unsigned, 1,
              10000000)
 SETTER_RANGE(wschat_server_set_max_queued, max_queued, uint64_t, 1024,
              (uint64_t)1 << 62)
-SETTER_RANGE(wschat_server_set_handshake_timeout, handshake_timeout,
-             unsigned, 1, 3600000)
+SETTER_RANGE(wschat_server_set_handshake_timeout, handshake_timeout, unsigned,
+             1, 3600000)
 SETTER_RANGE(wschat_server_set_close_timeout, close_timeout, unsigned, 1,
              3600000)
 SETTER_RANGE(wschat_server_set_idle_timeout, idle_timeout, unsigned, 0,
@@ -190,8 +196,8 @@ static int is_token(const char *s) {
   return 1;
 }
 
-int wschat_server_set_subprotocols(wschat_server *srv,
-                                   const char *const *names, size_t count) {
+int wschat_server_set_subprotocols(wschat_server *srv, const char *const *names,
+                                   size_t count) {
   char **list = NULL;
   size_t i;
   if (srv == NULL || (names == NULL && count > 0))
@@ -223,8 +229,8 @@ int wschat_server_set_subprotocols(wschat_server *srv,
   return 0;
 }
 
-int wschat_server_set_close_code(wschat_server *srv,
-                                 wschat_close_reason reason, int code) {
+int wschat_server_set_close_code(wschat_server *srv, wschat_close_reason reason,
+                                 int code) {
   int ok = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
            (code >= 3000 && code <= 4999);
   if (srv == NULL || (unsigned)reason >= WSCHAT_CLOSE_ON_COUNT_ || !ok)
@@ -299,7 +305,9 @@ static void server_maybe_finish_stop(wschat_server *srv) {
 
 /* Nothing to do: an active idle handle only makes the loop poll without
  * blocking, so the check phase (server_on_check) comes at once. */
-static void server_on_kick(uv_idle_t *handle) { (void)handle; }
+static void server_on_kick(uv_idle_t *handle) {
+  (void)handle;
+}
 
 void wschat__server_mark_dirty(wschat_server *srv, wschat_session *s) {
   if (!wschat__link_empty(&s->dirty) || s->state == WSCHAT__S_DEAD)
@@ -494,4 +502,95 @@ int wschat_server_is_stopped(const wschat_server *srv) {
 
 unsigned wschat_server_connection_count(const wschat_server *srv) {
   return srv->nsessions - srv->nrejecting;
+}
+
+/* ------------------------------------------------------------------------
+ * Statistics
+ * ---------------------------------------------------------------------- */
+
+uint64_t wschat_server_stat(const wschat_server *srv, wschat_stat which) {
+  if (srv == NULL || (unsigned)which >= WSCHAT_STAT_COUNT_)
+    return 0;
+  if (which == WSCHAT_STAT_CONNECTIONS)
+    return srv->nsessions - srv->nrejecting;
+  return srv->stats[which];
+}
+
+uint64_t wschat_server_closes(const wschat_server *srv, int code) {
+  if (srv == NULL)
+    return 0;
+  return code >= 1000 && code <= 1015 ? srv->closes[1 + code - 1000]
+                                      : srv->closes[0];
+}
+
+/* snprintf into what is left of buf, counting the full length. */
+static void metrics_put(char *buf, size_t size, size_t *len, const char *fmt,
+                        ...) __attribute__((format(printf, 4, 5)));
+static void metrics_put(char *buf, size_t size, size_t *len, const char *fmt,
+                        ...) {
+  va_list ap;
+  int n;
+  va_start(ap, fmt);
+  n = vsnprintf(*len < size ? buf + *len : NULL, *len < size ? size - *len : 0,
+                fmt, ap);
+  va_end(ap);
+  if (n > 0)
+    *len += (size_t)n;
+}
+
+int wschat_server_metrics(const wschat_server *srv, char *buf, size_t size) {
+  static const struct {
+    wschat_stat stat;
+    const char *name;
+    const char *type;
+    const char *help;
+  } rows[] = {
+      {WSCHAT_STAT_CONNECTIONS, "wschat_connections", "gauge",
+       "TCP connections open now (handshaking, open or closing)."},
+      {WSCHAT_STAT_SESSIONS, "wschat_sessions", "gauge",
+       "WebSocket sessions open now."},
+      {WSCHAT_STAT_SESSIONS_TOTAL, "wschat_sessions_opened_total", "counter",
+       "WebSocket sessions opened."},
+      {WSCHAT_STAT_ROOMS, "wschat_rooms", "gauge", "Rooms."},
+      {WSCHAT_STAT_MESSAGES_IN, "wschat_messages_in_total", "counter",
+       "Messages received."},
+      {WSCHAT_STAT_MESSAGES_OUT, "wschat_messages_out_total", "counter",
+       "Messages queued to sessions."},
+      {WSCHAT_STAT_BYTES_IN, "wschat_bytes_in_total", "counter",
+       "Bytes read from sockets."},
+      {WSCHAT_STAT_BYTES_OUT, "wschat_bytes_out_total", "counter",
+       "Bytes written to sockets."},
+      {WSCHAT_STAT_SLOW_CLOSES, "wschat_slow_closes_total", "counter",
+       "Sessions closed for not reading their output."},
+      {WSCHAT_STAT_HTTP_REJECTS, "wschat_http_rejects_total", "counter",
+       "Requests answered with an HTTP error status."},
+      {WSCHAT_STAT_RATE_LIMITED, "wschat_rate_limited_total", "counter",
+       "Actions refused by the rate limit."},
+  };
+  size_t len = 0;
+  size_t i;
+  int code;
+  if (srv == NULL || (buf == NULL && size > 0))
+    return WSCHAT_EINVAL;
+  if (size > 0)
+    buf[0] = '\0';
+  for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+    metrics_put(buf, size, &len, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n",
+                rows[i].name, rows[i].help, rows[i].name, rows[i].type,
+                rows[i].name,
+                (unsigned long long)wschat_server_stat(srv, rows[i].stat));
+  metrics_put(buf, size, &len,
+              "# HELP wschat_closes_total Sessions ended, by close code.\n"
+              "# TYPE wschat_closes_total counter\n");
+  for (code = 1000; code <= 1015; code++)
+    if (srv->closes[1 + code - 1000] != 0)
+      metrics_put(buf, size, &len, "wschat_closes_total{code=\"%d\"} %llu\n",
+                  code, (unsigned long long)srv->closes[1 + code - 1000]);
+  metrics_put(buf, size, &len, "wschat_closes_total{code=\"other\"} %llu\n",
+              (unsigned long long)srv->closes[0]);
+  metrics_put(buf, size, &len,
+              "# HELP wschat_live_bytes Bytes allocated by libwschat.\n"
+              "# TYPE wschat_live_bytes gauge\nwschat_live_bytes %llu\n",
+              (unsigned long long)wschat_live_bytes());
+  return len > INT32_MAX ? WSCHAT_ENOMEM : (int)len;
 }

@@ -25,8 +25,7 @@
 
 static void session_destroy(wschat_session *s);
 static void session_enter_drain(wschat_session *s);
-static void session_fail(wschat_session *s, int close_code,
-                         const char *why);
+static void session_fail(wschat_session *s, int close_code, const char *why);
 
 static uint64_t session_now(const wschat_session *s) {
   return uv_now(s->server->loop);
@@ -74,8 +73,8 @@ static int session_queue_grow(wschat_session *s) {
 }
 
 /* Append a segment; takes over one reference to wb. */
-static int session_queue_push(wschat_session *s, wschat__wbuf *wb,
-                              size_t off, size_t len) {
+static int session_queue_push(wschat_session *s, wschat__wbuf *wb, size_t off,
+                              size_t len) {
   wschat__out_seg *seg;
   int rc;
   if (s->q_count == s->q_cap && (rc = session_queue_grow(s)) != 0) {
@@ -158,8 +157,8 @@ static int session_queue_frame(wschat_session *s, int opcode,
   return session_queue_copy(s, hdr, hl, payload, len);
 }
 
-int wschat__session_queue_wbuf(wschat_session *s, wschat__wbuf *wb,
-                               size_t off, size_t len) {
+int wschat__session_queue_wbuf(wschat_session *s, wschat__wbuf *wb, size_t off,
+                               size_t len) {
   int rc;
   if (s->state != WSCHAT__S_OPEN || s->is_slow)
     return WSCHAT_ECLOSED;
@@ -179,14 +178,13 @@ static void session_queue_discard_unsent(wschat_session *s) {
   }
 }
 
-static size_t session_fill_iov(wschat_session *s, uv_buf_t *iov,
-                               unsigned max, unsigned *n) {
+static size_t session_fill_iov(wschat_session *s, uv_buf_t *iov, unsigned max,
+                               unsigned *n) {
   size_t total = 0;
   unsigned i;
   for (i = 0; i < max && i < s->q_count; i++) {
     wschat__out_seg *seg = session_seg(s, i);
-    iov[i] = uv_buf_init((char *)seg->wb->data + seg->off,
-                         (unsigned)seg->len);
+    iov[i] = uv_buf_init((char *)seg->wb->data + seg->off, (unsigned)seg->len);
     total += seg->len;
   }
   *n = i;
@@ -196,6 +194,7 @@ static size_t session_fill_iov(wschat_session *s, uv_buf_t *iov,
 /* Forget the first `bytes` queued bytes, which the socket took. */
 static void session_queue_consume(wschat_session *s, size_t bytes) {
   s->queued_bytes -= bytes;
+  s->server->stats[WSCHAT_STAT_BYTES_OUT] += bytes;
   while (bytes > 0) {
     wschat__out_seg *seg = session_seg(s, 0);
     if (seg->len > bytes) {
@@ -304,15 +303,20 @@ static void session_report_close(wschat_session *s, int code,
   if (!s->is_open_reported || s->is_close_reported)
     return;
   s->is_close_reported = 1;
+  if (code >= 1000 && code <= 1015)
+    srv->closes[1 + code - 1000]++;
+  else
+    srv->closes[0]++;
   if (srv->on_close != NULL)
     srv->on_close(s, code, reason != NULL ? reason : "", reason_len,
                   srv->userdata);
+  wschat__chat_session_gone(s);
 }
 
 /* Report our own close code, the one this side sent first. */
 static void session_report_own_close(wschat_session *s) {
-  session_report_close(s, s->close_code ? s->close_code : 1005,
-                       s->close_reason, s->close_reason_len);
+  session_report_close(s, s->close_code ? s->close_code : 1005, s->close_reason,
+                       s->close_reason_len);
 }
 
 static void session_on_closed(uv_handle_t *handle) {
@@ -329,6 +333,7 @@ static void session_on_closed(uv_handle_t *handle) {
   wschat__handshake_free(s->hs);
   wschat__free(s->info);
   wschat__free(s->close_reason);
+  wschat__chat_session_gone(s);
   wschat__server_session_gone(s->server, s);
   wschat__free(s);
 }
@@ -367,16 +372,16 @@ static void session_remember_close(wschat_session *s, int code,
   }
 }
 
-static int session_queue_close(wschat_session *s, int code,
-                               const char *reason, size_t len) {
+static int session_queue_close(wschat_session *s, int code, const char *reason,
+                               size_t len) {
   uint8_t payload[WSCHAT__MAX_CONTROL_PAYLOAD];
   size_t n = wschat__close_build(payload, code, reason, len);
   return session_queue_frame(s, WSCHAT__OP_CLOSE, payload, n);
 }
 
 /* Start the close handshake from this side. */
-static void session_begin_close(wschat_session *s, int code,
-                                const char *reason, size_t len) {
+static void session_begin_close(wschat_session *s, int code, const char *reason,
+                                size_t len) {
   if (len > 123)
     len = 123;
   session_queue_close(s, code, reason, len);
@@ -405,8 +410,7 @@ static int session_code_for(const wschat_session *s, int wire_code) {
  * the code the peer deserves (unless ours is already out), then close TCP
  * without waiting for the peer's close frame.
  */
-static void session_fail(wschat_session *s, int close_code,
-                         const char *why) {
+static void session_fail(wschat_session *s, int close_code, const char *why) {
   size_t len = why != NULL ? strlen(why) : 0;
   if (s->state == WSCHAT__S_OPEN) {
     int code = session_code_for(s, close_code);
@@ -428,6 +432,7 @@ static void session_close_slow(wschat_session *s) {
   int code = s->server->close_codes[WSCHAT_CLOSE_ON_SLOW_CONSUMER];
   static const char why[] = "slow consumer";
   s->is_slow = 1;
+  s->server->stats[WSCHAT_STAT_SLOW_CLOSES]++;
   session_queue_discard_unsent(s);
   if (s->state == WSCHAT__S_OPEN) {
     session_queue_close(s, code, why, sizeof(why) - 1);
@@ -449,6 +454,7 @@ static int session_on_frame_message(void *ctx, int opcode, uint8_t *data,
    * not delivered. */
   if (s->state != WSCHAT__S_OPEN)
     return 0;
+  srv->stats[WSCHAT_STAT_MESSAGES_IN]++;
   if (srv->on_message != NULL)
     srv->on_message(s, opcode == WSCHAT__OP_TEXT ? WSCHAT_TEXT : WSCHAT_BINARY,
                     (const char *)data, len, srv->userdata);
@@ -474,8 +480,7 @@ static int session_on_frame_close(wschat_session *s, const uint8_t *data,
   if (s->state == WSCHAT__S_OPEN) {
     /* The peer closed first: answer with its code (an empty payload when
      * it sent none, since 1005 never goes on the wire). */
-    session_queue_close(s, code == WSCHAT_CLOSE_NO_STATUS ? 0 : code, NULL,
-                        0);
+    session_queue_close(s, code == WSCHAT_CLOSE_NO_STATUS ? 0 : code, NULL, 0);
     session_enter_drain(s);
     session_report_close(s, code, reason, reason_len);
   } else if (s->state == WSCHAT__S_CLOSE_SENT) {
@@ -505,13 +510,12 @@ static int session_on_frame_control(void *ctx, int opcode, uint8_t *data,
   }
 }
 
-static const wschat__reader_cbs session_reader_cbs = {
-    session_on_frame_message, session_on_frame_control};
+static const wschat__reader_cbs session_reader_cbs = {session_on_frame_message,
+                                                      session_on_frame_control};
 
-static void session_feed_frames(wschat_session *s, uint8_t *data,
-                                size_t len) {
-  int64_t rc = wschat__reader_feed(&s->reader, data, len,
-                                   &session_reader_cbs, s);
+static void session_feed_frames(wschat_session *s, uint8_t *data, size_t len) {
+  int64_t rc =
+      wschat__reader_feed(&s->reader, data, len, &session_reader_cbs, s);
   if (rc < 0)
     session_fail(s, s->reader.close_code, s->reader.error);
 }
@@ -527,6 +531,8 @@ static void session_respond_status(wschat_session *s, int status,
   int hl;
   if (bl < 0 || (size_t)bl >= sizeof(body))
     bl = 0;
+  if (status >= 400)
+    s->server->stats[WSCHAT_STAT_HTTP_REJECTS]++;
   hl = wschat__http_build_head(status, "text/plain; charset=utf-8", NULL,
                                (size_t)bl, head, sizeof(head));
   if (hl > 0)
@@ -549,8 +555,8 @@ int wschat_http_respond(wschat_http_request *req, int status,
     return WSCHAT_EINVAL;
   s = req->session;
   if (extra_headers != NULL && strlen(extra_headers) > 512) {
-    cap = strlen(extra_headers) + 512 +
-          (content_type ? strlen(content_type) : 0);
+    cap =
+        strlen(extra_headers) + 512 + (content_type ? strlen(content_type) : 0);
     head = wschat__malloc(cap);
     if (head == NULL)
       return WSCHAT_ENOMEM;
@@ -633,14 +639,14 @@ static void session_handle_handshake(wschat_session *s, uint8_t *data,
   }
   rl = wschat__handshake_build_101(s->hs, reply, sizeof(reply));
   if (rl < 0 || session_keep_request_info(s) != 0 ||
-      session_queue_copy(s, reply, (size_t)rl, NULL, 0) != 0) {
+      session_queue_copy(s, reply, (size_t)rl, NULL, 0) != 0 ||
+      wschat__chat_session_open(s) != 0) {
     session_respond_status(s, 500, "out of memory");
     return;
   }
   wschat__handshake_free(s->hs);
   s->hs = NULL;
-  wschat__reader_init(&s->reader, srv->max_message,
-                      &wschat__allocator_default);
+  wschat__reader_init(&s->reader, srv->max_message, &wschat__allocator_default);
   s->state = WSCHAT__S_OPEN;
   s->deadline = 0;
   s->is_open_reported = 1;
@@ -680,6 +686,7 @@ static void session_on_read(uv_stream_t *stream, ssize_t nread,
     return;
   }
   s->last_rx = session_now(s);
+  s->server->stats[WSCHAT_STAT_BYTES_IN] += (uint64_t)nread;
   switch (s->state) {
   case WSCHAT__S_HANDSHAKE:
     session_handle_handshake(s, (uint8_t *)buf->base, (size_t)nread);
@@ -709,6 +716,7 @@ wschat_session *wschat__session_new(wschat_server *srv) {
   s->state = WSCHAT__S_HANDSHAKE;
   s->id = ++srv->next_session_id;
   wschat__link_init(&s->dirty);
+  wschat__chat_session_init(s);
   wschat__link_insert_tail(&srv->sessions, &s->node);
   srv->nsessions++;
   return s;
@@ -753,8 +761,7 @@ void wschat__session_sweep(wschat_session *s, uint64_t now) {
       static const char why[] = "idle timeout";
       session_begin_close(s, srv->close_codes[WSCHAT_CLOSE_ON_IDLE], why,
                           sizeof(why) - 1);
-    } else if (srv->ping_interval &&
-               now - s->last_rx >= srv->ping_interval &&
+    } else if (srv->ping_interval && now - s->last_rx >= srv->ping_interval &&
                now - s->last_ping >= srv->ping_interval) {
       s->last_ping = now;
       session_queue_frame(s, WSCHAT__OP_PING, NULL, 0);
@@ -807,11 +814,11 @@ static int session_send(wschat_session *s, int opcode, const void *data,
     return WSCHAT_EINVAL;
   if (s->state != WSCHAT__S_OPEN || s->is_slow)
     return WSCHAT_ECLOSED;
+  s->server->stats[WSCHAT_STAT_MESSAGES_OUT]++;
   return session_queue_frame(s, opcode, data, len);
 }
 
-int wschat_session_send_text(wschat_session *s, const char *data,
-                             size_t len) {
+int wschat_session_send_text(wschat_session *s, const char *data, size_t len) {
   if (data != NULL && !wschat__utf8_valid((const uint8_t *)data, len))
     return WSCHAT_EBADUTF8;
   return session_send(s, WSCHAT__OP_TEXT, data, len);
@@ -861,7 +868,9 @@ wschat_server *wschat_session_server(const wschat_session *s) {
   return s->server;
 }
 
-uint64_t wschat_session_id(const wschat_session *s) { return s->id; }
+uint64_t wschat_session_id(const wschat_session *s) {
+  return s->id;
+}
 
 const char *wschat_session_subprotocol(const wschat_session *s) {
   return s->subprotocol;
