@@ -44,7 +44,7 @@ SO_NAME      := $(LIBDIR)/libwschat.so.$(SOMAJOR)
 SO_LINK      := $(LIBDIR)/libwschat.so
 STATIC       := $(LIBDIR)/libwschat.a
 
-EXAMPLES     := $(BUILD)/examples/echo
+EXAMPLES     := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
 UNIT_SRC     := $(wildcard tests/unit/*/*.c)
 UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
