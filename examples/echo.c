@@ -45,7 +45,8 @@ static void usage(FILE *out) {
         "  --host ADDR              listen address (default 127.0.0.1)\n"
         "  --max-message BYTES      largest message (default 65536)\n"
         "  --max-connections N      connection limit (default 10000)\n"
-        "  --max-queued BYTES       per-session output limit (default 1 MiB)\n"
+        "  --max-queued BYTES       per-session output limit (default 1 MiB,\n"
+        "                           or 2 x max-message + 1 MiB if larger)\n"
         "  --handshake-timeout MS   (default 10000)\n"
         "  --close-timeout MS       (default 5000)\n"
         "  --idle-timeout MS        (default 0, off)\n"
@@ -100,6 +101,10 @@ int main(int argc, char **argv) {
   wschat_server *server = wschat_server_new(loop);
   int port = 8080;
   int opt;
+  /* An echo sends back what it receives: its output limit must hold the
+   * largest message, or one big echo would count as a slow consumer. */
+  unsigned long long max_message = 0;
+  int is_max_queued_set = 0;
 
   if (server == NULL) {
     fputs("echo: out of memory\n", stderr);
@@ -111,9 +116,8 @@ int main(int argc, char **argv) {
       host = optarg;
       break;
     case 'm':
-      check("--max-message",
-            wschat_server_set_max_message(
-                server, parse_number("--max-message", optarg, ULLONG_MAX)));
+      max_message = parse_number("--max-message", optarg, ULLONG_MAX);
+      check("--max-message", wschat_server_set_max_message(server, max_message));
       break;
     case 'c':
       check("--max-connections",
@@ -121,6 +125,7 @@ int main(int argc, char **argv) {
                 server, parse_number("--max-connections", optarg, UINT_MAX)));
       break;
     case 'q':
+      is_max_queued_set = 1;
       check("--max-queued",
             wschat_server_set_max_queued(
                 server, parse_number("--max-queued", optarg, ULLONG_MAX)));
@@ -170,6 +175,10 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
+  if (max_message > 0 && !is_max_queued_set &&
+      max_message <= ((1ULL << 62) - (1 << 20)) / 2)
+    check("--max-queued",
+          wschat_server_set_max_queued(server, 2 * max_message + (1 << 20)));
   check("--subprotocol",
         wschat_server_set_subprotocols(server, protocols, nprotocols));
   wschat_server_on_message(server, on_message);

@@ -299,8 +299,9 @@ WSCHAT_EXTERN int wschat_server_set_max_connections(wschat_server *s,
 
 /* Bytes of output a session may have left unsent at the end of a loop
  * turn, after the socket took what it could; more closes the session with
- * WSCHAT_CLOSE_ON_SLOW_CONSUMER (1008), dropping the unsent rest. Default
- * 1048576; 1024..2^62. */
+ * WSCHAT_CLOSE_ON_SLOW_CONSUMER (1008), dropping the unsent rest. Keep it
+ * well above the largest message sessions are sent, or one large message
+ * to a healthy reader can pass it. Default 1048576; 1024..2^62. */
 WSCHAT_EXTERN int wschat_server_set_max_queued(wschat_server *s,
                                                uint64_t bytes);
 

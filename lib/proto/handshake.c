@@ -349,6 +349,17 @@ static bool hs_is_valid_key(const char *key) {
   return key[22] == '=' && key[23] == '=';
 }
 
+/* Header lines with this name. RFC 9112 allows one Host, RFC 6455 one
+ * Sec-WebSocket-Key and one Sec-WebSocket-Version: a second one leaves it
+ * unclear which the client meant, so it is a bad request. */
+static unsigned hs_count_header(const wschat__handshake *hs,
+                                const char *name) {
+  unsigned i, n = 0;
+  for (i = 0; i < hs->n_complete; i++)
+    n += hs_name_eq(hs->arena + hs->headers[i].name, name);
+  return n;
+}
+
 static void hs_decide(wschat__handshake *hs) {
   const http_parser *p = &hs->parser;
   const char *version;
@@ -373,6 +384,10 @@ static void hs_decide(wschat__handshake *hs) {
     hs_reject(hs, 400, "missing Host header");
     return;
   }
+  if (hs_count_header(hs, "Host") > 1) {
+    hs_reject(hs, 400, "more than one Host header");
+    return;
+  }
   if (!hs_has_token(hs, "Connection", "upgrade")) {
     hs_reject(hs, 400, "Connection header without the upgrade token");
     return;
@@ -382,6 +397,10 @@ static void hs_decide(wschat__handshake *hs) {
     hs_reject(hs, 426, "missing Sec-WebSocket-Version header");
     return;
   }
+  if (hs_count_header(hs, "Sec-WebSocket-Version") > 1) {
+    hs_reject(hs, 400, "more than one Sec-WebSocket-Version header");
+    return;
+  }
   if (strcmp(version, "13") != 0) {
     hs_reject(hs, 426, "unsupported Sec-WebSocket-Version");
     return;
@@ -389,6 +408,10 @@ static void hs_decide(wschat__handshake *hs) {
   hs->key = wschat__handshake_header(hs, "Sec-WebSocket-Key");
   if (hs->key == NULL) {
     hs_reject(hs, 400, "missing Sec-WebSocket-Key header");
+    return;
+  }
+  if (hs_count_header(hs, "Sec-WebSocket-Key") > 1) {
+    hs_reject(hs, 400, "more than one Sec-WebSocket-Key header");
     return;
   }
   if (!hs_is_valid_key(hs->key)) {

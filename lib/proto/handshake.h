@@ -44,9 +44,9 @@ void wschat__handshake_free(wschat__handshake *hs);
  * target over max_header 414; head over max_header or too many headers
  * 431. For a request whose Upgrade header lists "websocket": method not
  * GET 405; HTTP version below 1.1 400; path not the configured one 404;
- * no Host 400; Connection without the "upgrade" token 400;
- * Sec-WebSocket-Version not 13 426; Sec-WebSocket-Key not the base64 of
- * 16 bytes 400.
+ * no Host, or two, 400; Connection without the "upgrade" token 400;
+ * Sec-WebSocket-Version on two lines 400, missing or not 13 426;
+ * Sec-WebSocket-Key on two lines, or not the base64 of 16 bytes, 400.
  */
 wschat__hs_state wschat__handshake_feed(wschat__handshake *hs,
                                         const char *data, size_t len,

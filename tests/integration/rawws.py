@@ -379,7 +379,16 @@ class RawWS:
     def recv_message(self, timeout=None):
         """The next data frame, which must be a whole message (FIN set,
         RSV clear, not a continuation): the echo server's contract."""
-        f = self.recv_frame(timeout)
+        try:
+            f = self.recv_frame(timeout)
+        except socket.timeout:
+            raise AssertionError("expected a message, but the server sent "
+                                 "nothing within %.1fs (pending %r)"
+                                 % (self.timeout if timeout is None
+                                    else timeout, self.buf[:100]))
+        except ConnectionEnded as e:
+            raise AssertionError("expected a message, but the connection "
+                                 "ended (%s), pending %r" % (e, self.buf))
         assert f.opcode in (OP_TEXT, OP_BINARY), \
             "expected a data frame, got %r" % f
         assert f.fin, "echo must be one unfragmented frame, got %r" % f
@@ -418,6 +427,11 @@ class RawWS:
             raise AssertionError("expected close frame %r, but the "
                                  "connection ended (%s) with %r pending"
                                  % (code, e, self.buf))
+        except socket.timeout:
+            raise AssertionError("expected close frame %r, but the server "
+                                 "sent nothing within %.1fs (pending %r)"
+                                 % (code, self.timeout if timeout is None
+                                    else timeout, self.buf[:100]))
         check_close_frame(f, code)
         if reply:
             try:

@@ -90,8 +90,14 @@ class ClientCase(unittest.TestCase):
         return websockets.connect(uri(srv, path), **kw)
 
     async def roundtrip(self, ws, msg):
-        await asyncio.wait_for(ws.send(msg), TIMEOUT)
-        got = await asyncio.wait_for(ws.recv(), TIMEOUT)
+        try:
+            await asyncio.wait_for(ws.send(msg), TIMEOUT)
+            got = await asyncio.wait_for(ws.recv(), TIMEOUT)
+        except ConnectionClosed as e:
+            size = len(msg.encode()) if isinstance(msg, str) else len(msg)
+            self.fail("connection closed during the echo of a %d-byte %s "
+                      "message: %s" % (size, "text" if isinstance(msg, str)
+                                       else "binary", e))
         self.assertEqual(type(got), type(msg))
         self.assertEqual(len(got), len(msg))
         self.assertEqual(got, msg)
@@ -122,11 +128,25 @@ class TestEchoClient(ClientCase):
 
     @async_test
     async def test_echo_16mib_with_raised_limit(self):
+        # Only --max-message is raised: a client that reads its echoes as
+        # fast as it can is not a slow consumer, so the session must stay
+        # open for the next message.
+        srv = self.server("--max-message", str(16 << 20))
+        async with self.connect(srv) as ws:
+            await self.roundtrip(ws, os.urandom(16 << 20))
+            await self.roundtrip(ws, payload(16 << 20, False))
+            await self.roundtrip(ws, "after 32 MiB")
+        self.assertEqual(ws.close_code, 1000)
+
+    @async_test
+    async def test_echo_16mib_with_raised_limit_and_queue(self):
         srv = self.server("--max-message", str(16 << 20),
                           "--max-queued", str(64 << 20))
         async with self.connect(srv) as ws:
             await self.roundtrip(ws, os.urandom(16 << 20))
             await self.roundtrip(ws, payload(16 << 20, False))
+            await self.roundtrip(ws, "after 32 MiB")
+        self.assertEqual(ws.close_code, 1000)
 
     @async_test
     async def test_oversized_message_1009(self):

@@ -6,9 +6,11 @@ Run: BUILD=build /usr/bin/python3 -m unittest -v tests/integration/test_echo_raw
 """
 
 import os
+import signal
 import socket
 import struct
 import sys
+import threading
 import time
 import unittest
 
@@ -296,6 +298,32 @@ class TestHandshakeReject(RawCase):
                     req, _ = rawws.build_request(key=key)
                 self.reject(srv, req, 400)
 
+    def test_duplicate_host_is_400(self):
+        # RFC 9112 3.2: a server MUST answer 400 to a request with more
+        # than one Host header line.
+        srv = self.srv()
+        req, _ = rawws.build_request(extra_headers=[("Host", "other")])
+        self.reject(srv, req, 400)
+
+    def test_duplicate_key_is_400(self):
+        # RFC 6455 11.3.1: Sec-WebSocket-Key MUST NOT appear more than
+        # once; with two keys there is no single right Accept value.
+        srv = self.srv()
+        req, _ = rawws.build_request(key=RFC_KEY, extra_headers=[
+            ("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAAAA==")])
+        self.reject(srv, req, 400)
+
+    def test_duplicate_version_is_rejected(self):
+        # RFC 6455 11.3.5: Sec-WebSocket-Version MUST NOT appear more
+        # than once. 400 (malformed) or 426 (no single version 13) both
+        # refuse it; 101 does not.
+        srv = self.srv()
+        req, _ = rawws.build_request(version="13", extra_headers=[
+            ("Sec-WebSocket-Version", "8")])
+        ws, resp = self.send_request(srv, req)
+        self.assertIn(resp.status, (400, 426), resp.raw)
+        self.assert_rejected(ws, resp, resp.status)
+
     def test_head_over_8192_is_431(self):
         srv = self.srv()
         req, _ = rawws.build_request(extra_headers=[("X-Pad", "a" * 9000)])
@@ -392,6 +420,67 @@ class TestHandshakeReject(RawCase):
         self.assertGreater(took, 0.35)
         self.assertLess(took, 3.0)
 
+    def test_handshake_timeout_not_reset_by_trickle(self):
+        # A client that keeps sending a byte at a time never completes its
+        # head; the deadline runs from accept, not from the last byte.
+        srv = self.srv("--handshake-timeout", "500")
+        ws = self.tcp(srv, timeout=5.0)
+        t0 = time.monotonic()
+        trickle = b"GET / HTTP/1.1\r\nX-Slow: " + b"a" * 200
+        got = b""
+        for i in range(len(trickle)):
+            try:
+                ws.send(trickle[i:i + 1])
+            except OSError:
+                break
+            ws.sock.settimeout(0.05)
+            try:
+                got = ws.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except ConnectionResetError:
+                break
+            break
+        ws.buf = got
+        if not got:
+            ws.eof = True
+        took = time.monotonic() - t0
+        self.assertLess(took, 3.0, "the trickling client was never timed "
+                        "out (%.1fs)" % took)
+        resp = ws.read_http_response()
+        self.assert_rejected(ws, resp, 408)
+
+    def test_max_connections_counts_handshaking(self):
+        srv = self.srv("--max-connections", "2")
+        # One connection with half a request head, one that sent nothing:
+        # both count against the limit.
+        half = self.tcp(srv)
+        self.tcp(srv)
+        half.send(b"GET / HTTP/1.1\r\n")
+        time.sleep(0.2)
+        c = self.tcp(srv)
+        c.sock.settimeout(0.3)
+        try:
+            first = c.sock.recv(65536)
+            c.buf += first
+            if not first:
+                c.eof = True
+        except socket.timeout:
+            req, _ = rawws.build_request()
+            c.send(req)
+        resp = c.read_http_response()
+        self.assert_rejected(c, resp, 503)
+
+    def test_version_with_surrounding_whitespace(self):
+        srv = self.srv()
+        ws = self.tcp(srv)
+        req, key = rawws.build_request(version="13")
+        req = req.replace(b"Sec-WebSocket-Version: 13",
+                          b"Sec-WebSocket-Version: \t 13 \t")
+        ws.send(req)
+        rawws.check_101(ws.read_http_response(), key)
+        self.echo_roundtrip(ws, OP_TEXT, b"ows")
+
     def test_handshake_timeout_spares_open_sessions(self):
         srv = self.srv("--handshake-timeout", "300")
         ws = self.open(srv)
@@ -471,6 +560,18 @@ class TestEcho(RawCase):
         f = ws.recv_message()
         self.assertEqual(f.opcode, OP_BINARY)
         self.assertEqual(f.payload, b"\x00" * 30000 + b"\x01" * 35536)
+
+    def test_many_one_byte_fragments(self):
+        srv = self.srv()
+        ws = self.open(srv)
+        body = bytes(ord("a") + i % 26 for i in range(3000))
+        frames = [encode_frame(OP_TEXT, body[:1], fin=False)]
+        frames += [encode_frame(OP_CONT, body[i:i + 1], fin=False)
+                   for i in range(1, len(body) - 1)]
+        frames.append(encode_frame(OP_CONT, body[-1:], fin=True))
+        ws.send(b"".join(frames))
+        f = ws.recv_message()
+        self.assertEqual((f.opcode, f.payload), (OP_TEXT, body))
 
     def test_utf8_split_across_fragments(self):
         srv = self.srv()
@@ -918,6 +1019,23 @@ class TestClose(RawCase):
         ws.expect_close(GOING_AWAY, timeout=5.0, reply=True)
         self.assertGreater(time.monotonic() - t0, 0.3)
 
+    def test_no_echo_after_server_close(self):
+        # RFC 6455 5.5.1: after sending a close frame an endpoint sends no
+        # more data frames. Data arriving before the client's close reply
+        # is not echoed.
+        srv = self.srv("--idle-timeout", "300")
+        ws = self.open(srv)
+        f = ws.recv_frame(timeout=5.0)
+        rawws.check_close_frame(f, GOING_AWAY)
+        ws.send(encode_frame(OP_TEXT, b"late") +
+                encode_frame(OP_BINARY, b"later"))
+        time.sleep(0.1)
+        try:
+            ws.send_close(GOING_AWAY)
+        except OSError:
+            pass
+        ws.expect_eof()
+
     def test_close_timeout_when_peer_never_answers(self):
         srv = self.srv("--idle-timeout", "300", "--close-timeout", "500")
         ws = self.open(srv)
@@ -946,6 +1064,62 @@ class TestClose(RawCase):
                 pass
         except (ConnectionResetError, socket.timeout):
             pass
+
+
+    def test_sigint_closes_sessions_with_1001(self):
+        srv = self.srv()
+        ws = self.open(srv)
+        self.echo_roundtrip(ws, OP_TEXT, b"before")
+        srv.signal(signal.SIGINT)
+        ws.expect_close(GOING_AWAY, timeout=3.0, reply=True)
+        rc, took = srv.wait_exit(5.0)
+        self.assertEqual(rc, 0, "exit status after SIGINT; stderr:\n%s"
+                         % srv.stderr())
+        self.assertLess(took, 3.0)
+
+
+class TestSlowConsumer(RawCase):
+
+    def test_reader_that_stops_reading_gets_1008(self):
+        # 300 echoes of 60000 bytes cannot all sit in socket buffers: the
+        # server's queue passes --max-queued and the session must be
+        # closed with 1008 (after the echoes already queued), while other
+        # clients keep being served.
+        srv = self.srv("--max-queued", "65536")
+        slow = self.open(srv)
+        slow.sock.settimeout(10.0)
+        payload = bytes(range(256)) * 234 + b"end"
+        frame = encode_frame(OP_BINARY, payload)
+        done = threading.Event()
+
+        def sender():
+            try:
+                for _ in range(300):
+                    slow.sock.sendall(frame)
+            except OSError:
+                pass  # the server may stop reading once it has closed
+            done.set()
+
+        t = threading.Thread(target=sender, daemon=True)
+        t.start()
+        done.wait(5.0)
+        other = self.open(srv)
+        self.echo_roundtrip(other, OP_TEXT, b"not stalled")
+        echoes = 0
+        while True:
+            f = slow.recv_frame(timeout=5.0)
+            if f.opcode == OP_CLOSE:
+                break
+            self.assertEqual((f.opcode, f.fin), (OP_BINARY, True), f)
+            self.assertEqual(f.payload, payload, "echo %d corrupted" % echoes)
+            echoes += 1
+        rawws.check_close_frame(f, 1008)
+        self.assertLess(echoes, 300, "nothing was dropped: the queue limit "
+                        "was never hit")
+        slow.send_close(1008)
+        slow.expect_eof()
+        t.join(5.0)
+        self.echo_roundtrip(other, OP_TEXT, b"still fine")
 
 
 # ---------------------------------------------------------------------------
@@ -997,6 +1171,41 @@ class TestVanishingClients(RawCase):
             time.sleep(0.05)
         rawws.check_101(resp, c.key)
         self.echo_roundtrip(c, OP_TEXT, b"ok")
+
+    def test_no_descriptor_leak(self):
+        srv = self.srv("--handshake-timeout", "300", "--close-timeout",
+                       "300")
+        fd_dir = "/proc/%d/fd" % srv.proc.pid
+
+        def fds():
+            return len(os.listdir(fd_dir))
+
+        base = fds()
+        for i in range(10):
+            ws = self.open(srv)                       # clean close
+            ws.send_close(1000)
+            ws.expect_close(1000)
+            ws.close()
+            ws = self.open(srv)                       # protocol error
+            ws.send(encode_frame(OP_TEXT, b"x", mask=False))
+            ws.expect_close(PROTOCOL_ERROR)
+            ws.close()
+            ws = self.open(srv)                       # reset mid-frame
+            ws.send(encode_frame(OP_TEXT, b"y" * 100)[:20])
+            ws.abort()
+            ws, resp = self.send_request(srv, b"GET / HTTP/1.0\r\n\r\n")
+            ws.close()                                # rejected handshake
+            ws = self.tcp(srv)                        # silent client
+            ws.close()
+            ws = self.open(srv)                       # leaves, no close
+            ws.close()
+        deadline = time.monotonic() + 3.0
+        while fds() > base and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(fds(), base, "descriptors still open: %s" %
+                         sorted(os.readlink(os.path.join(fd_dir, f))
+                                for f in os.listdir(fd_dir)))
+        self._others_still_served(srv)
 
     def test_client_disconnects_with_echo_pending(self):
         # The client sends a lot and leaves without reading the echoes.

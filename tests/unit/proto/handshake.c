@@ -615,6 +615,19 @@ static const reject_case reject_cases[] = {
      "missing Host header"},
     {"no version, no key",
      "GET /chat HTTP/1.1\r\n" LINE_HOST LINE_UPG LINE_CONN "\r\n", 426, NULL},
+    /* Headers that must appear once (RFC 9112 3.2, RFC 6455 11.3). */
+    {"two Host lines",
+     "GET /chat HTTP/1.1\r\n" LINE_HOST "Host: other\r\n" LINE_UPG LINE_CONN
+         LINE_KEY LINE_VER "\r\n",
+     400, "more than one Host header"},
+    {"two keys",
+     "GET /chat HTTP/1.1\r\n" LINE_HOST LINE_UPG LINE_CONN LINE_KEY
+     "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n" LINE_VER "\r\n",
+     400, "more than one Sec-WebSocket-Key header"},
+    {"two versions",
+     "GET /chat HTTP/1.1\r\n" LINE_HOST LINE_UPG LINE_CONN LINE_KEY LINE_VER
+     "Sec-WebSocket-Version: 8\r\n\r\n",
+     400, "more than one Sec-WebSocket-Version header"},
 };
 
 Test(reject, each_fault_with_its_status) {
