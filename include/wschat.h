@@ -47,8 +47,8 @@ extern "C" {
 #define WSCHAT_VERSION_MAJOR 0
 #define WSCHAT_VERSION_MINOR 1
 #define WSCHAT_VERSION_PATCH 0
-#define WSCHAT_VERSION_HEX                                                   \
-  ((WSCHAT_VERSION_MAJOR << 16) | (WSCHAT_VERSION_MINOR << 8) |              \
+#define WSCHAT_VERSION_HEX                                                     \
+  ((WSCHAT_VERSION_MAJOR << 16) | (WSCHAT_VERSION_MINOR << 8) |                \
    WSCHAT_VERSION_PATCH)
 
 /* libuv's loop type, declared here so that this header does not require
@@ -63,32 +63,32 @@ struct uv_loop_s;
  * The error table: name, value, message. Grouped by hundreds: protocol
  * (-300xx), argument and state (-301xx), limits (-302xx), memory (-303xx).
  */
-#define WSCHAT_ERRNO_MAP(XX)                                                 \
-  XX(EPROTO, -30000, "WebSocket protocol error")                             \
-  XX(EBADUTF8, -30001, "invalid UTF-8 in a text message or close reason")    \
-  XX(EBADCLOSE, -30002, "invalid close frame payload or close code")         \
-  XX(EHANDSHAKE, -30003, "invalid WebSocket handshake request")              \
-  XX(EUNMASKED, -30004, "client frame is not masked")                        \
-  XX(EINVAL, -30100, "invalid argument")                                     \
-  XX(ECLOSED, -30101, "session is closing or closed")                        \
-  XX(EBUSY, -30102, "server is running or still has open connections")      \
-  XX(ENOTLISTENING, -30103, "server is not listening")                       \
-  XX(ELISTENING, -30104, "server is already listening")                      \
-  XX(ENOTMEMBER, -30105, "session is not a member of the room")              \
-  XX(EEXIST, -30106, "session is already a member of the room")              \
-  XX(ENAMETAKEN, -30107, "name is taken")                                    \
-  XX(ETOOBIG, -30200, "message or frame exceeds the configured limit")       \
-  XX(EQUEUEFULL, -30201, "session output queue is over its limit")           \
-  XX(ETOOMANY, -30202, "too many connections or rooms")                      \
-  XX(EHEADERS, -30203, "request header block exceeds the configured limit")  \
-  XX(ERATELIMITED, -30204, "rate limit exceeded")                            \
+#define WSCHAT_ERRNO_MAP(XX)                                                   \
+  XX(EPROTO, -30000, "WebSocket protocol error")                               \
+  XX(EBADUTF8, -30001, "invalid UTF-8 in a text message or close reason")      \
+  XX(EBADCLOSE, -30002, "invalid close frame payload or close code")           \
+  XX(EHANDSHAKE, -30003, "invalid WebSocket handshake request")                \
+  XX(EUNMASKED, -30004, "client frame is not masked")                          \
+  XX(EINVAL, -30100, "invalid argument")                                       \
+  XX(ECLOSED, -30101, "session is closing or closed")                          \
+  XX(EBUSY, -30102, "server is running or still has open connections")         \
+  XX(ENOTLISTENING, -30103, "server is not listening")                         \
+  XX(ELISTENING, -30104, "server is already listening")                        \
+  XX(ENOTMEMBER, -30105, "session is not a member of the room")                \
+  XX(EEXIST, -30106, "session is already a member of the room")                \
+  XX(ENAMETAKEN, -30107, "name is taken")                                      \
+  XX(ETOOBIG, -30200, "message or frame exceeds the configured limit")         \
+  XX(EQUEUEFULL, -30201, "session output queue is over its limit")             \
+  XX(ETOOMANY, -30202, "too many connections or rooms")                        \
+  XX(EHEADERS, -30203, "request header block exceeds the configured limit")    \
+  XX(ERATELIMITED, -30204, "rate limit exceeded")                              \
   XX(ENOMEM, -30300, "out of memory")
 
 typedef enum {
 #define WSCHAT_ERR_ENUM_(name, value, msg) WSCHAT_##name = (value),
   WSCHAT_ERRNO_MAP(WSCHAT_ERR_ENUM_)
 #undef WSCHAT_ERR_ENUM_
-  WSCHAT_ERRNO_MIN_ = -30399
+      WSCHAT_ERRNO_MIN_ = -30399
 } wschat_errno;
 
 /* Return a static, human-readable message for err: one of ours, a libuv
@@ -166,12 +166,12 @@ enum {
  */
 typedef enum {
   WSCHAT_CLOSE_ON_PROTOCOL_ERROR = 0, /* 1002: malformed frame or sequence */
-  WSCHAT_CLOSE_ON_BAD_UTF8,           /* 1007: invalid UTF-8 in a text message */
-  WSCHAT_CLOSE_ON_TOO_BIG,            /* 1009: message over max_message */
-  WSCHAT_CLOSE_ON_SLOW_CONSUMER,      /* 1008: output queue over max_queued */
-  WSCHAT_CLOSE_ON_IDLE,               /* 1001: idle timeout expired */
-  WSCHAT_CLOSE_ON_SHUTDOWN,           /* 1001: server stopping */
-  WSCHAT_CLOSE_ON_INTERNAL,           /* 1011: out of memory and the like */
+  WSCHAT_CLOSE_ON_BAD_UTF8,      /* 1007: invalid UTF-8 in a text message */
+  WSCHAT_CLOSE_ON_TOO_BIG,       /* 1009: message over max_message */
+  WSCHAT_CLOSE_ON_SLOW_CONSUMER, /* 1008: output queue over max_queued */
+  WSCHAT_CLOSE_ON_IDLE,          /* 1001: idle timeout expired */
+  WSCHAT_CLOSE_ON_SHUTDOWN,      /* 1001: server stopping */
+  WSCHAT_CLOSE_ON_INTERNAL,      /* 1011: out of memory and the like */
   WSCHAT_CLOSE_ON_COUNT_
 } wschat_close_reason;
 
@@ -187,9 +187,8 @@ typedef void (*wschat_open_cb)(wschat_session *session, void *userdata);
  * WSCHAT_TEXT, data is valid UTF-8. data is not NUL-terminated and is
  * borrowed until the callback returns.
  */
-typedef void (*wschat_message_cb)(wschat_session *session,
-                                  wschat_msg_type type, const char *data,
-                                  size_t len, void *userdata);
+typedef void (*wschat_message_cb)(wschat_session *session, wschat_msg_type type,
+                                  const char *data, size_t len, void *userdata);
 
 /*
  * The session ended. `code` is the close code of the peer's close frame if
@@ -210,10 +209,13 @@ typedef void (*wschat_pong_cb)(wschat_session *session, const char *data,
 /*
  * Decide whether a handshake with this Origin header (NULL when the
  * request had none) may proceed. Return nonzero to accept; zero makes the
- * server answer 403 Forbidden.
+ * server answer 403 Forbidden. The request's headers can be read with
+ * wschat_http_header() (e.g. Host, to allow same-origin clients); it
+ * cannot be answered from here.
  */
-typedef int (*wschat_origin_cb)(wschat_server *server, const char *origin,
-                                void *userdata);
+typedef int (*wschat_origin_cb)(wschat_server *server,
+                                const wschat_http_request *request,
+                                const char *origin, void *userdata);
 
 /*
  * A request that is not a WebSocket upgrade arrived. Answer it with
@@ -223,8 +225,7 @@ typedef int (*wschat_origin_cb)(wschat_server *server, const char *origin,
  * path is set and the request is for another one).
  */
 typedef void (*wschat_http_cb)(wschat_server *server,
-                               wschat_http_request *request,
-                               void *userdata);
+                               wschat_http_request *request, void *userdata);
 
 /* ------------------------------------------------------------------------
  * Server
@@ -260,8 +261,7 @@ WSCHAT_EXTERN void *wschat_server_get_userdata(const wschat_server *server);
 WSCHAT_EXTERN void wschat_server_on_open(wschat_server *s, wschat_open_cb cb);
 WSCHAT_EXTERN void wschat_server_on_message(wschat_server *s,
                                             wschat_message_cb cb);
-WSCHAT_EXTERN void wschat_server_on_close(wschat_server *s,
-                                          wschat_close_cb cb);
+WSCHAT_EXTERN void wschat_server_on_close(wschat_server *s, wschat_close_cb cb);
 WSCHAT_EXTERN void wschat_server_on_pong(wschat_server *s, wschat_pong_cb cb);
 WSCHAT_EXTERN void wschat_server_on_origin(wschat_server *s,
                                            wschat_origin_cb cb);
@@ -284,8 +284,7 @@ WSCHAT_EXTERN int wschat_server_set_max_message(wschat_server *s,
 /* Largest HTTP request head (request line and headers) accepted, in bytes;
  * more gets 431 (or 414 when the request target alone is over it).
  * Default 8192; 256..32768. */
-WSCHAT_EXTERN int wschat_server_set_max_header(wschat_server *s,
-                                               size_t bytes);
+WSCHAT_EXTERN int wschat_server_set_max_header(wschat_server *s, size_t bytes);
 
 /* Most header lines in a request; more gets 431. Default 64; 1..1024. */
 WSCHAT_EXTERN int wschat_server_set_max_header_count(wschat_server *s,
@@ -318,8 +317,7 @@ WSCHAT_EXTERN int wschat_server_set_close_timeout(wschat_server *s,
 
 /* Close a session that received nothing for this long with
  * WSCHAT_CLOSE_ON_IDLE (1001). Default 0 (off); 0..86400000. */
-WSCHAT_EXTERN int wschat_server_set_idle_timeout(wschat_server *s,
-                                                 unsigned ms);
+WSCHAT_EXTERN int wschat_server_set_idle_timeout(wschat_server *s, unsigned ms);
 
 /* Send a ping to a session that received nothing for this long, so that
  * a live peer's pong keeps it from the idle timeout. Default 0 (off);
@@ -438,26 +436,25 @@ WSCHAT_EXTERN int wschat_session_close(wschat_session *session, int code,
 
 /* Send a ping with up to 125 bytes of payload. The answer arrives at the
  * on_pong callback. Returns 0, WSCHAT_EINVAL, or WSCHAT_ECLOSED. */
-WSCHAT_EXTERN int wschat_session_ping(wschat_session *session,
-                                      const void *data, size_t len);
+WSCHAT_EXTERN int wschat_session_ping(wschat_session *session, const void *data,
+                                      size_t len);
 
 /* Session user data (NULL until set). */
 WSCHAT_EXTERN void wschat_session_set_userdata(wschat_session *session,
                                                void *userdata);
-WSCHAT_EXTERN void *wschat_session_get_userdata(
-    const wschat_session *session);
+WSCHAT_EXTERN void *wschat_session_get_userdata(const wschat_session *session);
 
 /* The server the session belongs to. */
-WSCHAT_EXTERN wschat_server *wschat_session_server(
-    const wschat_session *session);
+WSCHAT_EXTERN wschat_server *
+wschat_session_server(const wschat_session *session);
 
 /* A number unique among this server's sessions, counting up from 1. */
 WSCHAT_EXTERN uint64_t wschat_session_id(const wschat_session *session);
 
 /* The selected subprotocol, or NULL if none. Valid for the session's
  * life. */
-WSCHAT_EXTERN const char *wschat_session_subprotocol(
-    const wschat_session *session);
+WSCHAT_EXTERN const char *
+wschat_session_subprotocol(const wschat_session *session);
 
 /* The request path the session was opened on (without the query). Valid
  * for the session's life. */
@@ -466,8 +463,8 @@ WSCHAT_EXTERN const char *wschat_session_path(const wschat_session *session);
 /* The peer's address as "ip:port" (IPv6 as "[ip]:port") into buf.
  * Returns the length written, or WSCHAT_EINVAL if buf is too small (48
  * bytes always suffice), or a libuv error. */
-WSCHAT_EXTERN int wschat_session_peer(const wschat_session *session,
-                                      char *buf, size_t size);
+WSCHAT_EXTERN int wschat_session_peer(const wschat_session *session, char *buf,
+                                      size_t size);
 
 /* Bytes queued for this session and not yet written to the socket. */
 WSCHAT_EXTERN uint64_t wschat_session_queued(const wschat_session *session);
@@ -492,7 +489,8 @@ WSCHAT_EXTERN const char *wschat_http_header(const wschat_http_request *req,
 /*
  * Answer the request: status line, Content-Type (if non-NULL),
  * Content-Length, `extra_headers` (zero or more complete "Name: value\r\n"
- * lines, or NULL), then the body (omitted for HEAD). The connection is
+ * lines, or NULL), then the body (omitted for HEAD). A 405 gets
+ * "Allow: GET" unless extra_headers has an Allow line. The connection is
  * closed after the response is sent. The body is copied.
  *
  * Returns 0, WSCHAT_EINVAL (status outside 100-599, or a second response),
@@ -502,7 +500,6 @@ WSCHAT_EXTERN int wschat_http_respond(wschat_http_request *req, int status,
                                       const char *content_type,
                                       const char *extra_headers,
                                       const void *body, size_t len);
-
 
 /* ------------------------------------------------------------------------
  * Shared frames: encode once, send to many
@@ -574,17 +571,14 @@ WSCHAT_EXTERN int wschat_room_open(wschat_server *s, const char *name,
                                    wschat_room **out);
 
 /* The room with this name, or NULL. Does not create it. */
-WSCHAT_EXTERN wschat_room *wschat_room_find(wschat_server *s,
-                                            const char *name);
+WSCHAT_EXTERN wschat_room *wschat_room_find(wschat_server *s, const char *name);
 
 /* Most rooms a server keeps. Default 10000; 1..1000000. */
-WSCHAT_EXTERN int wschat_server_set_max_rooms(wschat_server *s,
-                                              unsigned count);
+WSCHAT_EXTERN int wschat_server_set_max_rooms(wschat_server *s, unsigned count);
 
 /* Messages each room's history keeps (the oldest go first). Default 1000;
  * 0..1000000. Applies to rooms created after the call. */
-WSCHAT_EXTERN int wschat_server_set_history(wschat_server *s,
-                                            unsigned count);
+WSCHAT_EXTERN int wschat_server_set_history(wschat_server *s, unsigned count);
 
 WSCHAT_EXTERN const char *wschat_room_name(const wschat_room *room);
 WSCHAT_EXTERN unsigned wschat_room_member_count(const wschat_room *room);
@@ -594,14 +588,12 @@ WSCHAT_EXTERN void *wschat_room_get_userdata(const wschat_room *room);
 
 /* Add an open session to the room (a session may be in many rooms).
  * Returns 0, WSCHAT_EEXIST, WSCHAT_ECLOSED, or WSCHAT_ENOMEM. */
-WSCHAT_EXTERN int wschat_room_join(wschat_room *room,
-                                   wschat_session *session);
+WSCHAT_EXTERN int wschat_room_join(wschat_room *room, wschat_session *session);
 
 /* Remove a session from the room. Sessions leave all their rooms by
  * themselves just after their on_close. Returns 0 or
  * WSCHAT_ENOTMEMBER. */
-WSCHAT_EXTERN int wschat_room_leave(wschat_room *room,
-                                    wschat_session *session);
+WSCHAT_EXTERN int wschat_room_leave(wschat_room *room, wschat_session *session);
 
 WSCHAT_EXTERN int wschat_room_is_member(const wschat_room *room,
                                         const wschat_session *session);
@@ -613,8 +605,7 @@ typedef void (*wschat_room_cb)(wschat_room *room, void *arg);
  * send, close, join and leave (a member that leaves before its turn is
  * skipped; one that joins during the visit is not visited). */
 WSCHAT_EXTERN void wschat_room_foreach_member(wschat_room *room,
-                                              wschat_member_cb cb,
-                                              void *arg);
+                                              wschat_member_cb cb, void *arg);
 
 /* Visit every room of the server, in creation order. The callback must
  * not create rooms. */
@@ -632,8 +623,7 @@ WSCHAT_EXTERN void wschat_session_foreach_room(wschat_session *session,
  * max_queued are closed with 1008 at the end of the turn; the others are
  * not slowed. Returns the number of members it was queued for.
  */
-WSCHAT_EXTERN int wschat_room_broadcast(wschat_room *room,
-                                        wschat_frame *frame,
+WSCHAT_EXTERN int wschat_room_broadcast(wschat_room *room, wschat_frame *frame,
                                         const wschat_session *except);
 
 /* ------------------------------------------------------------------------
@@ -647,9 +637,8 @@ WSCHAT_EXTERN int wschat_room_broadcast(wschat_room *room,
  * set (id may be NULL), or WSCHAT_ENOMEM. With a history size of 0 the id
  * is still assigned and nothing is stored.
  */
-WSCHAT_EXTERN int wschat_room_history_add(wschat_room *room,
-                                          const void *data, size_t len,
-                                          uint64_t *id);
+WSCHAT_EXTERN int wschat_room_history_add(wschat_room *room, const void *data,
+                                          size_t len, uint64_t *id);
 
 /* The newest id assigned (0 before the first), and the oldest id still
  * stored (0 when nothing is). */
@@ -677,9 +666,14 @@ WSCHAT_EXTERN unsigned wschat_room_history(wschat_room *room, uint64_t after,
 /* A token bucket per session: `per_second` tokens a second, holding at
  * most `burst`. per_second 0 turns limiting off. Default 20 and 40;
  * per_second 0..1000000, burst 1..1000000. */
-WSCHAT_EXTERN int wschat_server_set_rate(wschat_server *s,
-                                         unsigned per_second,
+WSCHAT_EXTERN int wschat_server_set_rate(wschat_server *s, unsigned per_second,
                                          unsigned burst);
+
+/* The rate limit in force: per_second (0 when off) and burst; either
+ * pointer may be NULL. */
+WSCHAT_EXTERN void wschat_server_get_rate(const wschat_server *s,
+                                          unsigned *per_second,
+                                          unsigned *burst);
 
 /* Take one token for an action the application limits. Returns 0, or
  * WSCHAT_ERATELIMITED when the bucket is empty (nothing is taken). */
@@ -690,17 +684,17 @@ WSCHAT_EXTERN int wschat_session_rate_take(wschat_session *session);
  * ---------------------------------------------------------------------- */
 
 typedef enum {
-  WSCHAT_STAT_CONNECTIONS = 0,    /* open now (handshaking, open, closing) */
-  WSCHAT_STAT_SESSIONS,           /* WebSocket sessions open now */
-  WSCHAT_STAT_SESSIONS_TOTAL,     /* sessions opened since start */
-  WSCHAT_STAT_ROOMS,              /* rooms now */
-  WSCHAT_STAT_MESSAGES_IN,        /* whole messages received */
-  WSCHAT_STAT_MESSAGES_OUT,       /* messages queued to sessions */
-  WSCHAT_STAT_BYTES_IN,           /* bytes read from sockets */
-  WSCHAT_STAT_BYTES_OUT,          /* bytes written to sockets */
-  WSCHAT_STAT_SLOW_CLOSES,        /* sessions closed as slow consumers */
-  WSCHAT_STAT_HTTP_REJECTS,       /* handshakes answered with an error */
-  WSCHAT_STAT_RATE_LIMITED,       /* wschat_session_rate_take() refusals */
+  WSCHAT_STAT_CONNECTIONS = 0, /* open now (handshaking, open, closing) */
+  WSCHAT_STAT_SESSIONS,        /* WebSocket sessions open now */
+  WSCHAT_STAT_SESSIONS_TOTAL,  /* sessions opened since start */
+  WSCHAT_STAT_ROOMS,           /* rooms now */
+  WSCHAT_STAT_MESSAGES_IN,     /* whole messages received */
+  WSCHAT_STAT_MESSAGES_OUT,    /* messages queued to sessions */
+  WSCHAT_STAT_BYTES_IN,        /* bytes read from sockets */
+  WSCHAT_STAT_BYTES_OUT,       /* bytes written to sockets */
+  WSCHAT_STAT_SLOW_CLOSES,     /* sessions closed as slow consumers */
+  WSCHAT_STAT_HTTP_REJECTS,    /* handshakes answered with an error */
+  WSCHAT_STAT_RATE_LIMITED,    /* wschat_session_rate_take() refusals */
   WSCHAT_STAT_COUNT_
 } wschat_stat;
 
@@ -710,8 +704,7 @@ WSCHAT_EXTERN uint64_t wschat_server_stat(const wschat_server *s,
 
 /* How many sessions ended with this close code (as given to on_close):
  * codes 1000-1015 individually; any other code counts under 0. */
-WSCHAT_EXTERN uint64_t wschat_server_closes(const wschat_server *s,
-                                            int code);
+WSCHAT_EXTERN uint64_t wschat_server_closes(const wschat_server *s, int code);
 
 /*
  * Write the counters in the Prometheus text exposition format

@@ -418,6 +418,14 @@ int wschat_server_set_rate(wschat_server *srv, unsigned per_second,
   return 0;
 }
 
+void wschat_server_get_rate(const wschat_server *srv, unsigned *per_second,
+                            unsigned *burst) {
+  if (per_second != NULL)
+    *per_second = srv->rate_per_second;
+  if (burst != NULL)
+    *burst = srv->rate_burst;
+}
+
 int wschat_session_rate_take(wschat_session *s) {
   wschat_server *srv = s->server;
   uint64_t now;

@@ -631,8 +631,10 @@ static void session_handle_handshake(wschat_session *s, uint8_t *data,
   case WSCHAT__HS_UPGRADE:
     break;
   }
+  /* Marked answered: the origin hook may read the request, not reply. */
+  wschat_http_request req = {s, 1};
   if (srv->on_origin != NULL &&
-      !srv->on_origin(srv, wschat__handshake_header(s->hs, "Origin"),
+      !srv->on_origin(srv, &req, wschat__handshake_header(s->hs, "Origin"),
                       srv->userdata)) {
     session_respond_status(s, 403, "origin not allowed");
     return;

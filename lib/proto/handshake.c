@@ -352,8 +352,7 @@ static bool hs_is_valid_key(const char *key) {
 /* Header lines with this name. RFC 9112 allows one Host, RFC 6455 one
  * Sec-WebSocket-Key and one Sec-WebSocket-Version: a second one leaves it
  * unclear which the client meant, so it is a bad request. */
-static unsigned hs_count_header(const wschat__handshake *hs,
-                                const char *name) {
+static unsigned hs_count_header(const wschat__handshake *hs, const char *name) {
   unsigned i, n = 0;
   for (i = 0; i < hs->n_complete; i++)
     n += hs_name_eq(hs->arena + hs->headers[i].name, name);
@@ -715,6 +714,21 @@ int wschat__handshake_build_101(const wschat__handshake *hs, char *out,
   return hs_out_end(&o);
 }
 
+/* Whether the header lines in `lines` (or NULL) include one starting with
+ * `name` (case-insensitive), so a caller's own line replaces a default. */
+static bool hs_has_header_line(const char *lines, const char *name) {
+  size_t n = strlen(name);
+  const char *p = lines;
+  while (p != NULL && *p != '\0') {
+    if (strncasecmp(p, name, n) == 0)
+      return true;
+    p = strstr(p, "\r\n");
+    if (p != NULL)
+      p += 2;
+  }
+  return false;
+}
+
 int wschat__http_build_head(int status, const char *content_type,
                             const char *extra, size_t body_len, char *out,
                             size_t cap) {
@@ -738,7 +752,7 @@ int wschat__http_build_head(int status, const char *content_type,
     hs_out_num(&o, (unsigned long long)body_len);
     hs_out_str(&o, "\r\n");
   }
-  if (status == 405)
+  if (status == 405 && !hs_has_header_line(extra, "Allow:"))
     hs_out_str(&o, "Allow: GET\r\n");
   /* RFC 6455 section 4.4: tell the client which version we speak. */
   if (status == 426)

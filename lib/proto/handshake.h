@@ -11,9 +11,9 @@
 #include "proto.h"
 
 typedef struct wschat__hs_config {
-  size_t max_header;         /* bytes of request head, <= 32768; over: 431 (414) */
-  unsigned max_header_count; /* header lines; over: 431 */
-  const char *path;          /* upgrade path, NULL = any; else 404 */
+  size_t max_header; /* bytes of request head, <= 32768; over: 431 (414) */
+  unsigned max_header_count;       /* header lines; over: 431 */
+  const char *path;                /* upgrade path, NULL = any; else 404 */
   const char *const *subprotocols; /* server's list, in no special order */
   size_t n_subprotocols;
 } wschat__hs_config;
@@ -48,9 +48,8 @@ void wschat__handshake_free(wschat__handshake *hs);
  * Sec-WebSocket-Version on two lines 400, missing or not 13 426;
  * Sec-WebSocket-Key on two lines, or not the base64 of 16 bytes, 400.
  */
-wschat__hs_state wschat__handshake_feed(wschat__handshake *hs,
-                                        const char *data, size_t len,
-                                        size_t *consumed);
+wschat__hs_state wschat__handshake_feed(wschat__handshake *hs, const char *data,
+                                        size_t len, size_t *consumed);
 
 wschat__hs_state wschat__handshake_state(const wschat__handshake *hs);
 
@@ -88,7 +87,8 @@ int wschat__handshake_build_101(const wschat__handshake *hs, char *out,
  * Content-Length: body_len (not for 1xx and 204, where RFC 7230 forbids
  * it), Content-Type if non-NULL, extra (complete
  * header lines or NULL), and for 426 "Sec-WebSocket-Version: 13", for 405
- * "Allow: GET". Returns its length or WSCHAT_EINVAL if it does not fit.
+ * "Allow: GET" unless extra has an Allow line. Returns its length or
+ * WSCHAT_EINVAL if it does not fit.
  */
 int wschat__http_build_head(int status, const char *content_type,
                             const char *extra, size_t body_len, char *out,

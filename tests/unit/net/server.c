@@ -90,9 +90,15 @@ static void on_pong(wschat_session *s, const char *data, size_t len, void *ud) {
   log_event("pong %.*s;", (int)len, data);
 }
 
-static int on_origin(wschat_server *srv, const char *origin, void *ud) {
+static int on_origin(wschat_server *srv, const wschat_http_request *req,
+                     const char *origin, void *ud) {
   (void)srv;
   (void)ud;
+  /* The request can be read (to compare Origin with Host), not answered. */
+  cr_assert_not_null(wschat_http_header(req, "Host"));
+  cr_assert_eq(
+      wschat_http_respond((wschat_http_request *)req, 200, NULL, NULL, NULL, 0),
+      WSCHAT_EINVAL);
   return origin == NULL || strcmp(origin, "http://evil.example") != 0;
 }
 

@@ -617,8 +617,8 @@ static const reject_case reject_cases[] = {
      "GET /chat HTTP/1.1\r\n" LINE_HOST LINE_UPG LINE_CONN "\r\n", 426, NULL},
     /* Headers that must appear once (RFC 9112 3.2, RFC 6455 11.3). */
     {"two Host lines",
-     "GET /chat HTTP/1.1\r\n" LINE_HOST "Host: other\r\n" LINE_UPG LINE_CONN
-         LINE_KEY LINE_VER "\r\n",
+     "GET /chat HTTP/1.1\r\n" LINE_HOST
+     "Host: other\r\n" LINE_UPG LINE_CONN LINE_KEY LINE_VER "\r\n",
      400, "more than one Host header"},
     {"two keys",
      "GET /chat HTTP/1.1\r\n" LINE_HOST LINE_UPG LINE_CONN LINE_KEY
@@ -1122,6 +1122,21 @@ Test(reply, head_405_allows_get) {
                                  "\r\n";
   char out[512];
   cr_assert_eq(wschat__http_build_head(405, NULL, NULL, 0, out, sizeof(out)),
+               (int)strlen(expected));
+  cr_assert_str_eq(out, expected);
+}
+
+Test(reply, head_405_with_its_own_allow_line) {
+  static const char expected[] = "HTTP/1.1 405 Method Not Allowed\r\n"
+                                 "Content-Length: 0\r\n"
+                                 "Connection: close\r\n"
+                                 "X-A: 1\r\n"
+                                 "allow: GET, HEAD\r\n"
+                                 "\r\n";
+  char out[512];
+  cr_assert_eq(wschat__http_build_head(405, NULL,
+                                       "X-A: 1\r\nallow: GET, HEAD\r\n", 0, out,
+                                       sizeof(out)),
                (int)strlen(expected));
   cr_assert_str_eq(out, expected);
 }
