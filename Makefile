@@ -14,7 +14,7 @@ BUILD        ?= build
 # Debian packages the build and the tests need (see `make deps`).
 DEB_PACKAGES := build-essential pkg-config libuv1-dev libhttp-parser-dev \
                 libssl-dev libjansson-dev zlib1g-dev libcriterion-dev \
-                python3 python3-websockets
+                python3 python3-websockets chromium
 # Node.js and npm are looked for as commands, not packages: a machine may
 # have them from elsewhere (NodeSource), and Debian's npm package would
 # fight that install. Only when a command is missing are Debian's
@@ -44,6 +44,8 @@ SO_NAME      := $(LIBDIR)/libwschat.so.$(SOMAJOR)
 SO_LINK      := $(LIBDIR)/libwschat.so
 STATIC       := $(LIBDIR)/libwschat.a
 
+WSCHATD      := $(BUILD)/cmd/wschatd
+WSCHATD_SRC  := $(wildcard cmd/wschatd/*.c)
 EXAMPLES     := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
 UNIT_SRC     := $(wildcard tests/unit/*/*.c)
@@ -51,7 +53,7 @@ UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TEST_TOOLS   :=
 
 .PHONY: all deps test test-asan unit tools run clean format examples
-all: $(SO_REAL) $(SO_NAME) $(SO_LINK) $(STATIC) $(EXAMPLES)
+all: $(SO_REAL) $(SO_NAME) $(SO_LINK) $(STATIC) $(EXAMPLES) $(WSCHATD)
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h lib/*/*.h) Makefile
 	@mkdir -p $(dir $@)
@@ -74,6 +76,14 @@ examples: $(EXAMPLES)
 $(BUILD)/examples/%: examples/%.c $(STATIC) include/wschat.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_APP) -o $@ $< $(STATIC) $(DEP_LIBS) $(LDFLAGS_APP)
+
+# wschatd uses only the public API; PREFIX tells it where an installed
+# browser client lives.
+$(WSCHATD): $(WSCHATD_SRC) $(wildcard cmd/wschatd/*.h) $(STATIC) \
+    include/wschat.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_APP) -DWSCHAT_PREFIX='"$(PREFIX)"' -o $@ $(WSCHATD_SRC) \
+	    $(STATIC) $(DEP_LIBS) $(LDFLAGS_APP)
 
 # Unit tests link the static library so they can reach internal
 # (wschat__) symbols that the shared library hides.
@@ -123,7 +133,7 @@ test-asan: deps
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh
 
 run: deps all
-	$(BUILD)/examples/echo 8080
+	$(WSCHATD) --host 127.0.0.1 --port 8080 --web-root examples/web
 
 format:
 	clang-format -i $(LIB_SRC) $(wildcard lib/*/*.h) include/wschat.h \
