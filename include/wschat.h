@@ -304,6 +304,9 @@ WSCHAT_EXTERN int wschat_server_set_max_connections(wschat_server *s,
 WSCHAT_EXTERN int wschat_server_set_max_queued(wschat_server *s,
                                                uint64_t bytes);
 
+/* The max_queued setting in force. */
+WSCHAT_EXTERN uint64_t wschat_server_get_max_queued(const wschat_server *s);
+
 /* Time from accept to a complete request head. Default 10000; 1..3600000
  * (this one cannot be turned off). */
 WSCHAT_EXTERN int wschat_server_set_handshake_timeout(wschat_server *s,
@@ -470,7 +473,8 @@ WSCHAT_EXTERN int wschat_session_peer(const wschat_session *session, char *buf,
 WSCHAT_EXTERN uint64_t wschat_session_queued(const wschat_session *session);
 
 /* ------------------------------------------------------------------------
- * Plain HTTP requests (inside a wschat_http_cb only)
+ * Plain HTTP requests: inside a wschat_http_cb (read and answer), or a
+ * wschat_origin_cb (read only)
  * ---------------------------------------------------------------------- */
 
 /* "GET", "HEAD", ... */
@@ -580,9 +584,17 @@ WSCHAT_EXTERN int wschat_server_set_max_rooms(wschat_server *s, unsigned count);
  * 0..1000000. Applies to rooms created after the call. */
 WSCHAT_EXTERN int wschat_server_set_history(wschat_server *s, unsigned count);
 
+/* The room's name; valid as long as the room. */
 WSCHAT_EXTERN const char *wschat_room_name(const wschat_room *room);
+
+/* Members now (sessions that joined and have not left or closed). */
 WSCHAT_EXTERN unsigned wschat_room_member_count(const wschat_room *room);
+
+/* Rooms the server keeps now, empty ones included. */
 WSCHAT_EXTERN unsigned wschat_server_room_count(const wschat_server *s);
+
+/* Room user data (NULL until set). The library never touches it; a room
+ * removed to make space (see wschat_room_open()) is always empty. */
 WSCHAT_EXTERN void wschat_room_set_userdata(wschat_room *room, void *ud);
 WSCHAT_EXTERN void *wschat_room_get_userdata(const wschat_room *room);
 
@@ -595,6 +607,8 @@ WSCHAT_EXTERN int wschat_room_join(wschat_room *room, wschat_session *session);
  * WSCHAT_ENOTMEMBER. */
 WSCHAT_EXTERN int wschat_room_leave(wschat_room *room, wschat_session *session);
 
+/* Nonzero if the session is a member of the room (0 for NULL
+ * arguments). */
 WSCHAT_EXTERN int wschat_room_is_member(const wschat_room *room,
                                         const wschat_session *session);
 
@@ -632,8 +646,10 @@ WSCHAT_EXTERN int wschat_room_broadcast(wschat_room *room, wschat_frame *frame,
 
 /*
  * Store a copy of a message (any bytes: the application's own format) in
- * the room's history under the next id (strictly increasing per room,
- * from 1), dropping the oldest past the history size. Returns 0 with *id
+ * the room's history under the next id, dropping the oldest past the
+ * history size. Ids count up by one per room from 1, so the id a message
+ * will get is wschat_room_last_id() + 1 (useful when the stored text must
+ * contain its own id). Returns 0 with *id
  * set (id may be NULL), or WSCHAT_ENOMEM. With a history size of 0 the id
  * is still assigned and nothing is stored.
  */
@@ -737,7 +753,8 @@ WSCHAT_EXTERN int wschat_chat_enable(wschat_server *s);
 WSCHAT_EXTERN int wschat_chat_set_max_text(wschat_server *s, size_t bytes);
 
 /* The "server" string of the welcome message. Default
- * "libwschat/<version>". Copied. */
+ * "libwschat/<version>". Copied. Returns 0, WSCHAT_EINVAL (NULL, not
+ * UTF-8, or chat not enabled), or WSCHAT_ENOMEM. */
 WSCHAT_EXTERN int wschat_chat_set_server_name(wschat_server *s,
                                               const char *name);
 

@@ -1059,20 +1059,81 @@ static int is_since_incomplete(const wschat_room *r, uint64_t since) {
   return first == 0 || first > since + 1;
 }
 
+/* Sizes of the entries a history query would return, oldest first. */
+typedef struct history_sizes {
+  uint64_t first_id;
+  size_t count;
+  size_t cap;
+  size_t *len;
+  int is_oom;
+} history_sizes;
+
+static void history_size_cb(wschat_room *r, uint64_t id, const char *data,
+                            size_t len, void *arg) {
+  history_sizes *hs = arg;
+  (void)r;
+  (void)data;
+  if (hs->is_oom)
+    return;
+  if (hs->count == 0)
+    hs->first_id = id;
+  if (hs->count == hs->cap) {
+    size_t cap = hs->cap ? hs->cap * 2 : 64;
+    size_t *grown = realloc(hs->len, cap * sizeof(*grown));
+    if (grown == NULL) {
+      hs->is_oom = 1;
+      return;
+    }
+    hs->len = grown;
+    hs->cap = cap;
+  }
+  hs->len[hs->count++] = len;
+}
+
+/*
+ * One reply must fit the session's output bound, or a client recovering a
+ * long gap would be closed as a slow consumer by its own history. So a
+ * reply holds at most half of max_queued of messages: the newest that fit.
+ * Returns the `after` that selects them (ids are consecutive), and sets
+ * *is_cut when older ones in the range were left out.
+ */
+static uint64_t history_fit(wschat_session *s, wschat_room *r, uint64_t after,
+                            uint64_t before, unsigned limit, int *is_cut) {
+  uint64_t budget = wschat_server_get_max_queued(wschat_session_server(s)) / 2;
+  history_sizes hs = {0, 0, 0, NULL, 0};
+  uint64_t total = 0;
+  size_t keep = 0;
+  *is_cut = 0;
+  wschat_room_history(r, after, before, limit, history_size_cb, &hs, NULL);
+  while (keep < hs.count && total + hs.len[hs.count - 1 - keep] + 1 <= budget)
+    total += hs.len[hs.count - 1 - keep++] + 1;
+  if (!hs.is_oom && keep < hs.count) {
+    *is_cut = 1;
+    after = hs.first_id + (hs.count - keep) - 1;
+  }
+  free(hs.len);
+  return after;
+}
+
 /* A history event for s: the newest `limit` stored messages with
- * after < id < before (before 0: no bound). With is_since, `complete`
- * says whether anything after `after` was lost; otherwise whether the
- * limit left older stored ones out. */
+ * after < id < before (before 0: no bound), within the size budget of
+ * history_fit(). With is_since, `complete` says whether anything after
+ * `after` is missing from the reply; otherwise whether older stored ones
+ * were left out. */
 static void send_history(wschat_session *s, wschat_room *r, uint64_t after,
                          uint64_t before, unsigned limit, int is_since) {
   wschat__chat_buf b;
+  uint64_t from = after;
   int more = 0;
+  int is_cut = 0;
   wschat__chat_buf_init(&b);
+  if (limit > 0)
+    from = history_fit(s, r, after, before, limit, &is_cut);
   if (wschat__chat_json_history_begin(&b, wschat_room_name(r)) == 0 &&
       limit > 0)
-    wschat_room_history(r, after, before, limit, history_entry_cb, &b, &more);
-  wschat__chat_json_history_end(&b, is_since ? !is_since_incomplete(r, after)
-                                             : !more);
+    wschat_room_history(r, from, before, limit, history_entry_cb, &b, &more);
+  wschat__chat_json_history_end(
+      &b, !is_cut && (is_since ? !is_since_incomplete(r, after) : !more));
   send_buf(s, &b);
 }
 

@@ -170,6 +170,10 @@ SETTER_RANGE(wschat_server_set_idle_timeout, idle_timeout, unsigned, 0,
 SETTER_RANGE(wschat_server_set_ping_interval, ping_interval, unsigned, 0,
              86400000)
 
+uint64_t wschat_server_get_max_queued(const wschat_server *srv) {
+  return srv->max_queued;
+}
+
 int wschat_server_set_path(wschat_server *srv, const char *path) {
   char *copy = NULL;
   if (srv == NULL || (path != NULL && path[0] != '/'))

@@ -424,6 +424,38 @@ class TestHistory(ChatCase):
         self.same(h["messages"], sent[2:])
         self.assertIs(h["complete"], False, short(h))
 
+    @async_test(timeout=60)
+    async def test_large_recovery_fits_the_output_bound(self):
+        # 24 missed messages of 60 KB (1.4 MB) against the default 1 MiB
+        # output bound: the reply holds the newest that fit in half of it,
+        # says complete: false, and the client is not closed; paging back
+        # with `before` recovers the rest.
+        srv = self.server("--max-text", "65536", "--max-message", "1048576",
+                          "--rate", "0")
+        sent, h, a2, b = await self.recovery(srv, 0)
+        big = []
+        for i in range(24):
+            _, msg = await b.say("r", ("big%02d:" % i) + "x" * 60000)
+            big.append(msg)
+        a3 = await self.jclient(srv, "a-third")
+        _, h = await a3.join("r", since=big[0]["id"] - 1)
+        got = h["messages"]
+        self.assertIs(h["complete"], False, short(h))
+        self.assertGreater(len(got), 0)
+        self.assertLess(len(got), 24)
+        self.assertLessEqual(sum(len(m["text"]) for m in got), 512 * 1024)
+        self.same(got, big[-len(got):])
+        while got[0]["id"] > big[0]["id"]:
+            await a3.send({"type": "history", "room": "r",
+                           "before": got[0]["id"], "limit": 200})
+            older = await a3.expect("history", room="r")
+            self.assertGreater(len(older["messages"]), 0, short(older))
+            got = older["messages"] + got
+        self.same([m for m in got if m["id"] >= big[0]["id"]], big)
+        # still open and served
+        ack, _ = await b.say("r", "after")
+        await a3.expect("message", text="after")
+
 
 class TestErrors(ChatCase):
 
