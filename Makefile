@@ -14,7 +14,7 @@ BUILD        ?= build
 # Debian packages the build and the tests need (see `make deps`).
 DEB_PACKAGES := build-essential pkg-config libuv1-dev libhttp-parser-dev \
                 libssl-dev libjansson-dev zlib1g-dev libcriterion-dev \
-                python3 python3-websockets chromium
+                python3 python3-websockets chromium groff-base
 # Node.js and npm are looked for as commands, not packages: a machine may
 # have them from elsewhere (NodeSource), and Debian's npm package would
 # fight that install. Only when a command is missing are Debian's
