@@ -186,6 +186,16 @@ static void visit_and_leave(wschat_session *s, void *arg) {
     wschat_room_leave(r, wschat_server_find_session(server, "user2"));
 }
 
+/* Closes every other member it visits, then sends to it: the closed
+ * session stays valid (its free is deferred) and refuses the send. */
+static void visit_and_close(wschat_session *s, void *arg) {
+  wschat_session *self = arg;
+  if (s == self)
+    return;
+  cr_assert_eq(wschat_session_close(s, 4001, "closed mid-walk"), 0);
+  cr_assert_eq(wschat_session_send_text(s, "late", 4), WSCHAT_ECLOSED);
+}
+
 /* Commands: "name N", "join R", "leave R", "say R TEXT", "who R",
  * "rooms", "rate N", "walk R". Each logs its result. */
 static void on_message(wschat_session *s, wschat_msg_type type,
@@ -235,6 +245,14 @@ static void on_message(wschat_session *s, wschat_msg_type type,
     wschat_room *room = wschat_room_find(server, arg);
     wschat_room_foreach_member(room, visit_and_leave, room);
     log_event("walked %u;", wschat_room_member_count(room));
+  } else if (strcmp(cmd, "walkclose") == 0) {
+    wschat_room *room = wschat_room_find(server, arg);
+    wschat_frame *f;
+    wschat_room_foreach_member(room, visit_and_close, s);
+    /* A broadcast right after reaches only the member still open. */
+    cr_assert_eq(wschat_frame_new(WSCHAT_TEXT, "after", 5, &f), 0);
+    log_event("walkclose %d;", wschat_room_broadcast(room, f, NULL));
+    wschat_frame_release(f);
   } else if (strcmp(cmd, "find") == 0) {
     wschat_session *f = wschat_server_find_session(server, arg);
     log_event("find %s=%s;", arg, f ? wschat_session_name(f) : "-");
@@ -412,4 +430,24 @@ Test(chat, metrics_text, .init = setup, .fini = teardown) {
   cr_assert_eq(strlen(buf), 9);
   cr_assert_eq(wschat_server_closes(server, 1000), 1);
   cr_assert_eq(wschat_server_closes(server, 4000), 0);
+}
+
+Test(chat, close_during_walk_and_broadcast, .init = setup, .fini = teardown) {
+  int fds[4], i;
+  for (i = 0; i < 4; i++)
+    fds[i] = client_open(NULL);
+  cr_assert(log_wait_for("open user4;"));
+  send_text(fds[0], "walkclose lobby");
+  cr_assert(log_wait_for("walkclose 1;"));
+  expect_text(fds[0], "after");
+  for (i = 1; i < 4; i++) {
+    expect_close(fds[i], 4001, "closed mid-walk");
+    client_close(fds[i], 4001);
+    expect_eof(fds[i]);
+    close(fds[i]);
+  }
+  cr_assert(log_wait_for("close user4 member=1;"));
+  send_text(fds[0], "who lobby");
+  cr_assert(log_wait_for("who lobby: user1 ;"));
+  close(fds[0]);
 }
