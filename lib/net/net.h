@@ -73,6 +73,16 @@ typedef struct wschat__out_seg {
   size_t len;
 } wschat__out_seg;
 
+/* A write request, taken from the server's pool for the one write a
+ * session may have in flight: sessions with nothing to write (most, most
+ * of the time) then carry no uv_write_t. */
+typedef struct wschat__wreq {
+  uv_write_t req;
+  wschat_session *session;
+  struct wschat__wreq *next_free;
+} wschat__wreq;
+#define WSCHAT__WREQ_POOL_MAX 1024
+
 struct wschat_http_request {
   wschat_session *session;
   int responded;
@@ -91,8 +101,7 @@ struct wschat_session {
   unsigned is_close_reported : 1; /* on_close ran */
   unsigned is_rejecting : 1;      /* counted in server->nrejecting */
   unsigned is_slow : 1;           /* output passed max_queued */
-  unsigned is_write_inflight : 1; /* wreq is in use */
-  unsigned is_shutdown_sent : 1;  /* sreq issued */
+  unsigned is_shutdown_sent : 1;  /* uv_shutdown() issued */
   unsigned is_eof : 1;            /* the peer closed its side */
   unsigned is_peer_closed : 1;    /* the peer's close frame arrived */
 
@@ -105,9 +114,10 @@ struct wschat_session {
   char *close_reason;
   size_t close_reason_len;
 
-  wschat__handshake *hs; /* while handshaking */
-  char *info;            /* "path\0subprotocol\0" after the upgrade */
-  const char *subprotocol;
+  wschat__handshake *hs;   /* while handshaking */
+  const char *path;        /* after the upgrade: server->path, or info */
+  char *info;              /* a copy of the path when the server has none */
+  const char *subprotocol; /* in server->subprotocols, fixed while open */
 
   wschat__reader reader;
 
@@ -121,8 +131,7 @@ struct wschat_session {
   uint64_t queued_bytes; /* unsent bytes, in flight included */
   wschat__wbuf *chunk;   /* where small frames are being coalesced */
 
-  uv_write_t wreq;
-  uv_shutdown_t sreq;
+  wschat__wreq *wreq; /* the write in flight, or NULL */
 
   /* Chat state (lib/chat/room.c). */
   char name[33];      /* "" until on_open */
@@ -201,6 +210,9 @@ struct wschat_server {
   uint64_t stats[WSCHAT_STAT_COUNT_];
   uint64_t closes[17]; /* [0] other codes, [1 + c - 1000] for 1000..1015 */
 
+  wschat__wreq *wreq_free; /* pool of write requests */
+  unsigned nwreq_free;
+
   uint8_t *read_buf; /* loop-wide: one read is consumed before the next */
   int is_read_buf_busy;
   wschat__wbuf *pool[WSCHAT__CHUNK_POOL_MAX];
@@ -231,6 +243,8 @@ void wschat__chat_server_free(wschat_server *srv);
 /* server.c */
 void wschat__server_mark_dirty(wschat_server *srv, wschat_session *s);
 void wschat__server_session_gone(wschat_server *srv, wschat_session *s);
+wschat__wreq *wschat__server_wreq_get(wschat_server *srv);
+void wschat__server_wreq_put(wschat_server *srv, wschat__wreq *wreq);
 wschat__wbuf *wschat__server_chunk_get(wschat_server *srv);
 void wschat__server_chunk_put(wschat_server *srv, wschat__wbuf *wb);
 

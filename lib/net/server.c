@@ -85,6 +85,11 @@ int wschat_server_free(wschat_server *srv) {
   wschat__chat_server_free(srv);
   while (srv->npool > 0)
     wschat__wbuf_unref(srv->pool[--srv->npool]);
+  while (srv->wreq_free != NULL) {
+    wschat__wreq *w = srv->wreq_free;
+    srv->wreq_free = w->next_free;
+    wschat__free(w);
+  }
   wschat__free(srv->read_buf);
   server_free_options(srv);
   if (srv->own_loop != NULL) {
@@ -255,6 +260,30 @@ uv_loop_t *wschat_server_loop(wschat_server *srv) {
     srv->loop = srv->own_loop = loop;
   }
   return srv->loop;
+}
+
+/* ------------------------------------------------------------------------
+ * Pool of write requests
+ * ---------------------------------------------------------------------- */
+
+wschat__wreq *wschat__server_wreq_get(wschat_server *srv) {
+  wschat__wreq *w = srv->wreq_free;
+  if (w != NULL) {
+    srv->wreq_free = w->next_free;
+    srv->nwreq_free--;
+    return w;
+  }
+  return wschat__malloc(sizeof(*w));
+}
+
+void wschat__server_wreq_put(wschat_server *srv, wschat__wreq *w) {
+  if (srv->nwreq_free >= WSCHAT__WREQ_POOL_MAX) {
+    wschat__free(w);
+    return;
+  }
+  w->next_free = srv->wreq_free;
+  srv->wreq_free = w;
+  srv->nwreq_free++;
 }
 
 /* ------------------------------------------------------------------------

@@ -210,7 +210,8 @@ static void session_queue_consume(wschat_session *s, size_t bytes) {
 }
 
 static void session_on_shutdown(uv_shutdown_t *req, int status) {
-  wschat_session *s = WSCHAT__CONTAINER_OF(req, wschat_session, sreq);
+  wschat_session *s = req->data;
+  wschat__free(req);
   if (s->state == WSCHAT__S_DEAD)
     return;
   /* With our FIN sent: if the peer has closed its side, or has sent its
@@ -236,7 +237,7 @@ void wschat__session_flush(wschat_session *s) {
   size_t total;
   int rc;
 
-  if (s->state == WSCHAT__S_DEAD || s->is_write_inflight)
+  if (s->state == WSCHAT__S_DEAD || s->wreq != NULL)
     return;
   while (s->q_count > 0) {
     total = session_fill_iov(s, iov, WSCHAT__IOV_BATCH, &n);
@@ -252,14 +253,20 @@ void wschat__session_flush(wschat_session *s) {
       break;
   }
   if (s->q_count > 0) {
+    wschat__wreq *w = wschat__server_wreq_get(s->server);
     session_fill_iov(s, iov, WSCHAT__IOV_BATCH, &n);
-    rc = uv_write(&s->wreq, session_stream(s), iov, n, session_on_write);
+    rc = w == NULL
+             ? WSCHAT_ENOMEM
+             : uv_write(&w->req, session_stream(s), iov, n, session_on_write);
     if (rc < 0) {
+      if (w != NULL)
+        wschat__server_wreq_put(s->server, w);
       session_destroy(s);
       return;
     }
+    w->session = s;
+    s->wreq = w;
     s->inflight = n;
-    s->is_write_inflight = 1;
     return;
   }
   if (s->chunk != NULL && s->chunk->refs == 1) {
@@ -267,22 +274,32 @@ void wschat__session_flush(wschat_session *s) {
     s->chunk = NULL;
   }
   if (s->state == WSCHAT__S_DRAIN && !s->is_shutdown_sent) {
+    uv_shutdown_t *req = wschat__malloc(sizeof(*req));
     s->is_shutdown_sent = 1;
-    if (uv_shutdown(&s->sreq, session_stream(s), session_on_shutdown) < 0)
+    if (req == NULL) {
       session_destroy(s);
+      return;
+    }
+    req->data = s;
+    if (uv_shutdown(req, session_stream(s), session_on_shutdown) < 0) {
+      wschat__free(req);
+      session_destroy(s);
+    }
   }
 }
 
 static void session_on_write(uv_write_t *req, int status) {
-  wschat_session *s = WSCHAT__CONTAINER_OF(req, wschat_session, wreq);
+  wschat__wreq *w = WSCHAT__CONTAINER_OF(req, wschat__wreq, req);
+  wschat_session *s = w->session;
   uint32_t done = s->inflight;
   size_t bytes = 0;
   uint32_t i;
 
+  wschat__server_wreq_put(s->server, w);
+  s->wreq = NULL;
   for (i = 0; i < done; i++)
     bytes += session_seg(s, i)->len;
   s->inflight = 0;
-  s->is_write_inflight = 0;
   session_queue_consume(s, bytes);
   if (s->state == WSCHAT__S_DEAD)
     return;
@@ -594,20 +611,20 @@ static void session_handle_http(wschat_session *s) {
     session_respond_status(s, 426, "this is a WebSocket endpoint");
 }
 
-/* Keep what the session needs from the request once the parser is gone. */
+/* Keep what the session needs from the request once the parser is gone.
+ * The subprotocol points into the server's list and, when the server has
+ * a path, the path is that one: both are fixed while it listens, so only
+ * a server taking every path costs a copy per session. */
 static int session_keep_request_info(wschat_session *s) {
-  const char *path = wschat__handshake_path(s->hs);
-  const char *proto = wschat__handshake_subprotocol(s->hs);
-  size_t pl = strlen(path) + 1;
-  size_t sl = proto != NULL ? strlen(proto) + 1 : 0;
-  s->info = wschat__malloc(pl + sl);
+  s->subprotocol = wschat__handshake_subprotocol(s->hs);
+  if (s->server->path != NULL) {
+    s->path = s->server->path;
+    return 0;
+  }
+  s->info = wschat__strdup(wschat__handshake_path(s->hs));
   if (s->info == NULL)
     return WSCHAT_ENOMEM;
-  memcpy(s->info, path, pl);
-  if (proto != NULL) {
-    memcpy(s->info + pl, proto, sl);
-    s->subprotocol = s->info + pl;
-  }
+  s->path = s->info;
   return 0;
 }
 
@@ -879,7 +896,7 @@ const char *wschat_session_subprotocol(const wschat_session *s) {
 }
 
 const char *wschat_session_path(const wschat_session *s) {
-  return s->info != NULL ? s->info : "";
+  return s->path != NULL ? s->path : "";
 }
 
 uint64_t wschat_session_queued(const wschat_session *s) {

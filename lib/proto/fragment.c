@@ -54,6 +54,10 @@ void wschat__reader_init(wschat__reader *r, uint64_t max_message,
 void wschat__reader_free(wschat__reader *r) {
   if (r->msg != NULL)
     r->alloc->free_fn(r->msg);
+  if (r->ctl != NULL)
+    r->alloc->free_fn(r->ctl);
+  r->ctl = NULL;
+  r->ctl_len = 0;
   r->msg = NULL;
   r->msg_len = 0;
   r->msg_cap = 0;
@@ -188,6 +192,9 @@ static int msg_reserve(wschat__reader *r, size_t n) {
   return 0;
 }
 
+/* What an empty fragmented message points at: never written (length 0). */
+static uint8_t empty_payload[1];
+
 static int deliver(int (*cb)(void *, int, uint8_t *, size_t), void *ctx,
                    int opcode, uint8_t *data, size_t len) {
   if (cb != NULL && cb(ctx, opcode, data, len) != 0)
@@ -199,12 +206,16 @@ static int control_payload(wschat__reader *r, uint8_t *p, size_t n,
                            const wschat__reader_cbs *cbs, void *ctx) {
   int op = r->fh.opcode;
   size_t len;
+  int rc;
 
   if (n == r->fh.len) {
     r->in_frame = 0;
     return deliver(cbs->on_control, ctx, op, p, n);
   }
-  /* Split across feeds: at most 125 bytes, kept in the reader. */
+  /* Split across feeds: at most 125 bytes, gathered in r->ctl. */
+  if (r->ctl == NULL && (r->ctl = r->alloc->realloc_fn(
+                             NULL, WSCHAT__MAX_CONTROL_PAYLOAD)) == NULL)
+    return fail(r, WSCHAT_ENOMEM, "out of memory");
   memcpy(r->ctl + r->ctl_len, p, n);
   r->ctl_len = (uint8_t)(r->ctl_len + n);
   if (r->remaining > 0)
@@ -212,7 +223,10 @@ static int control_payload(wschat__reader *r, uint8_t *p, size_t n,
   r->in_frame = 0;
   len = r->ctl_len;
   r->ctl_len = 0;
-  return deliver(cbs->on_control, ctx, op, r->ctl, len);
+  rc = deliver(cbs->on_control, ctx, op, r->ctl, len);
+  r->alloc->free_fn(r->ctl);
+  r->ctl = NULL;
+  return rc;
 }
 
 static int data_payload(wschat__reader *r, uint8_t *p, size_t n,
@@ -261,7 +275,8 @@ static int data_payload(wschat__reader *r, uint8_t *p, size_t n,
   r->msg_opcode = 0;
   /* An empty fragmented message has no buffer; callers still get a
    * valid pointer. */
-  rc = deliver(cbs->on_message, ctx, op, msg != NULL ? msg : r->ctl, msg_len);
+  rc = deliver(cbs->on_message, ctx, op, msg != NULL ? msg : empty_payload,
+               msg_len);
   if (msg != NULL)
     r->alloc->free_fn(msg);
   return rc;

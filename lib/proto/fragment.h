@@ -44,16 +44,19 @@ typedef struct wschat__reader {
   /* Private state. */
   uint8_t hdr[WSCHAT__MAX_FRAME_HEADER]; /* partial frame header */
   uint8_t hdr_len;
-  uint8_t in_frame;       /* a header is decoded, payload pending */
-  uint8_t mask_off;       /* key offset into the current payload */
-  uint8_t msg_opcode;     /* TEXT/BINARY of the message in progress, or 0 */
+  uint8_t in_frame;   /* a header is decoded, payload pending */
+  uint8_t mask_off;   /* key offset into the current payload */
+  uint8_t msg_opcode; /* TEXT/BINARY of the message in progress, or 0 */
   wschat__frame_header fh;
-  uint64_t remaining;     /* payload bytes of the current frame still due */
-  uint8_t *msg;           /* assembled message (allocator) */
+  uint64_t remaining; /* payload bytes of the current frame still due */
+  uint8_t *msg;       /* assembled message (allocator) */
   size_t msg_len;
   size_t msg_cap;
   wschat__utf8 utf8;
-  uint8_t ctl[WSCHAT__MAX_CONTROL_PAYLOAD];
+  /* A control frame split across feeds is gathered here (allocated for
+   * it, freed after delivery: most never split, and an idle reader holds
+   * no buffer). */
+  uint8_t *ctl;
   uint8_t ctl_len;
 } wschat__reader;
 
