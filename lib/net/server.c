@@ -292,8 +292,12 @@ void wschat__server_wreq_put(wschat_server *srv, wschat__wreq *w) {
 
 wschat__wbuf *wschat__server_chunk_get(wschat_server *srv) {
   wschat__wbuf *wb;
-  if (srv->npool > 0)
-    return srv->pool[--srv->npool];
+  if (srv->npool > 0) {
+    wb = srv->pool[--srv->npool];
+    if (srv->npool < srv->npool_min)
+      srv->npool_min = srv->npool;
+    return wb;
+  }
   wb = wschat__wbuf_new(WSCHAT__CHUNK_SIZE);
   if (wb != NULL)
     wb->is_chunk = 1;
@@ -373,10 +377,21 @@ static void server_on_check(uv_check_t *handle) {
   uv_idle_stop(&srv->kick);
 }
 
+/* Chunks that stayed in the pool for a whole sweep interval were not
+ * needed: give half of them back, so a burst's memory drains away within
+ * a few intervals once the load is gone. */
+static void server_trim_pool(wschat_server *srv) {
+  unsigned n = srv->npool_min / 2;
+  while (n-- > 0 && srv->npool > 0)
+    wschat__wbuf_unref(srv->pool[--srv->npool]);
+  srv->npool_min = srv->npool;
+}
+
 static void server_on_sweep(uv_timer_t *timer) {
   wschat_server *srv = WSCHAT__CONTAINER_OF(timer, wschat_server, sweep);
   uint64_t now = uv_now(srv->loop);
   wschat__link *l;
+  server_trim_pool(srv);
   /* Sessions are unlinked only in their uv_close() callback, which cannot
    * run during this loop. */
   for (l = srv->sessions.next; l != &srv->sessions; l = l->next)
