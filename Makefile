@@ -46,14 +46,19 @@ STATIC       := $(LIBDIR)/libwschat.a
 
 WSCHATD      := $(BUILD)/cmd/wschatd
 WSCHATD_SRC  := $(wildcard cmd/wschatd/*.c)
+BENCH_TOOL   := $(BUILD)/cmd/wschat-bench
+BENCH_SRC    := $(wildcard cmd/wschat-bench/*.c)
+BENCH_REFS   := $(BUILD)/bench/ref_tcp $(BUILD)/bench/ref_lws
 EXAMPLES     := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
 UNIT_SRC     := $(wildcard tests/unit/*/*.c)
 UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TEST_TOOLS   :=
 
-.PHONY: all deps test test-asan unit tools run clean format examples
-all: $(SO_REAL) $(SO_NAME) $(SO_LINK) $(STATIC) $(EXAMPLES) $(WSCHATD)
+.PHONY: all deps bench-deps bench test test-asan unit tools run clean \
+    format examples
+all: $(SO_REAL) $(SO_NAME) $(SO_LINK) $(STATIC) $(EXAMPLES) $(WSCHATD) \
+    $(if $(BENCH_SRC),$(BENCH_TOOL))
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h lib/*/*.h) Makefile
 	@mkdir -p $(dir $@)
@@ -84,6 +89,24 @@ $(WSCHATD): $(WSCHATD_SRC) $(wildcard cmd/wschatd/*.h) $(STATIC) \
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_APP) -DWSCHAT_PREFIX='"$(PREFIX)"' -o $@ $(WSCHATD_SRC) \
 	    $(STATIC) $(DEP_LIBS) $(LDFLAGS_APP)
+
+# The load generator reuses the library's own frame code (internal
+# wschat__ symbols, hence the static library and -Ilib).
+$(BENCH_TOOL): $(BENCH_SRC) $(wildcard cmd/wschat-bench/*.h) $(STATIC) \
+    $(wildcard lib/*/*.h) include/wschat.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_APP) -Ilib -o $@ $(BENCH_SRC) $(STATIC) $(DEP_LIBS) -lm \
+	    $(LDFLAGS_APP)
+
+# Reference servers for `make bench` only: plain TCP on libuv, and
+# libwebsockets (installed by `make bench`, not needed by the tests).
+$(BUILD)/bench/ref_tcp: tests/bench/ref_tcp.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_APP) -o $@ $< $(shell $(PKG_CONFIG) --libs libuv)
+$(BUILD)/bench/ref_lws: tests/bench/ref_lws.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) -Wall -Wextra -O2 -o $@ $< \
+	    $(shell $(PKG_CONFIG) --cflags --libs libwebsockets)
 
 # Unit tests link the static library so they can reach internal
 # (wschat__) symbols that the shared library hides.
@@ -132,12 +155,24 @@ test-asan: deps
 	@BUILD=build/asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh
 
+# Speed and memory, measured against the references in the same run; writes
+# BENCHMARKS.md. Takes about 20 minutes.
+bench-deps: deps
+	@dpkg -s libwebsockets-dev >/dev/null 2>&1 || { \
+	    SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    $$SUDO apt-get install -y -qq --no-install-recommends \
+	        libwebsockets-dev; }
+bench: bench-deps all $(BENCH_REFS)
+	BUILD=$(BUILD) /usr/bin/python3 tests/bench/run.py $(BENCH_ARGS)
+
 run: deps all
 	$(WSCHATD) --host 127.0.0.1 --port 8080 --web-root examples/web
 
 format:
 	clang-format -i $(LIB_SRC) $(wildcard lib/*/*.h) include/wschat.h \
-	    $(wildcard examples/*.c tests/unit/*/*.c tests/tools/*.c)
+	    $(wildcard examples/*.c tests/unit/*/*.c tests/unit/*.h \
+	        cmd/*/*.c cmd/*/*.h tests/bench/*.c)
 
 clean:
 	rm -rf build $(SO_REAL) $(SO_NAME) $(SO_LINK) $(STATIC)
