@@ -40,8 +40,7 @@ import urllib.request
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+from serverproc import ROOT, ServerProcess, build_dir
 
 LINE_RE = re.compile(r"^wschatd: serving http://127\.0\.0\.1:(\d+)/\n$")
 
@@ -50,141 +49,27 @@ TIMEOUT = 5.0          # one expected frame
 QUIET = 0.3            # "nothing more arrives" window
 
 
-def build_dir():
-    b = os.environ.get("BUILD", "build")
-    return b if os.path.isabs(b) else os.path.join(ROOT, b)
-
-
 def chatd_binary():
     return os.path.join(build_dir(), "cmd", "wschatd")
 
 
 # ---------------------------------------------------------------- server
 
-class ChatServer:
+class ChatServer(ServerProcess):
+    name = "wschatd"
+    LINE_RE = LINE_RE
+    stop_timeout = 2.0  # the contract
+
     def __init__(self, *flags, start_timeout=5.0):
         self.flags = [str(f) for f in flags]
-        self.binary = chatd_binary()
-        if not os.access(self.binary, os.X_OK):
-            raise AssertionError("wschatd binary %s is missing (build it "
-                                 "with make)" % self.binary)
-        # The server writes to files opened O_APPEND that we read through
-        # separate descriptors: nothing it prints can ever block it.
-        self.tmpdir = tempfile.TemporaryDirectory(prefix="wschat-chatd-")
-        out_path = os.path.join(self.tmpdir.name, "stdout")
-        err_path = os.path.join(self.tmpdir.name, "stderr")
-        out_w = open(out_path, "ab")
-        err_w = open(err_path, "ab")
-        self.out = open(out_path, "rb")
-        self.err = open(err_path, "rb")
-        self.argv = [self.binary, "--host", "127.0.0.1", "--port", "0"] + \
-            self.flags
-        try:
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                         stdout=out_w, stderr=err_w)
-        finally:
-            out_w.close()
-            err_w.close()
-        self.stopped = False
-        self.line = self._first_line(start_timeout)
-        m = LINE_RE.match(self.line)
-        if not m:
-            self.kill()
-            raise AssertionError("unexpected first stdout line %r from %r"
-                                 % (self.line, self.argv))
+        super().__init__([chatd_binary(), "--host", "127.0.0.1", "--port",
+                          "0"] + self.flags, start_timeout)
+
+    def parse(self, m):
         self.host = "127.0.0.1"
         self.port = int(m.group(1))
-        assert 0 < self.port < 65536
         self.http_uri = "http://127.0.0.1:%d" % self.port
         self.ws_uri = "ws://127.0.0.1:%d/chat" % self.port
-
-    def _read(self, f):
-        f.seek(0)
-        return f.read()
-
-    def _first_line(self, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            data = self._read(self.out)
-            if b"\n" in data:
-                return data[:data.index(b"\n") + 1].decode("utf-8",
-                                                           "replace")
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    "%r exited with status %s before printing its line; "
-                    "stdout %r stderr %r" % (self.argv, self.proc.returncode,
-                                             data, self.stderr()))
-            time.sleep(0.01)
-        self.kill()
-        raise AssertionError("%r printed no line within %.0fs (stdout %r)"
-                             % (self.argv, timeout, self._read(self.out)))
-
-    def stderr(self):
-        return self._read(self.err).decode("utf-8", "replace")[-4000:]
-
-    def stdout(self):
-        return self._read(self.out).decode("utf-8", "replace")
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def assert_alive(self):
-        if not self.alive():
-            rc = self.proc.returncode
-            what = ("killed by signal %d" % -rc) if rc < 0 else \
-                ("exited with status %d" % rc)
-            raise AssertionError("wschatd %s during the test; stderr:\n%s"
-                                 % (what, self.stderr()))
-
-    def signal(self, sig=signal.SIGTERM):
-        self.proc.send_signal(sig)
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.stopped = True
-
-    def cleanup(self):
-        self.kill()
-        for f in (self.out, self.err):
-            f.close()
-        self.tmpdir.cleanup()
-
-    def stop(self, timeout=2.0):
-        """SIGTERM, then assert exit status 0 within timeout seconds (the
-        contract says 2 s). Returns the seconds it took."""
-        if self.stopped:
-            return 0.0
-        self.stopped = True
-        self.assert_alive()
-        t0 = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("wschatd did not exit within %.1fs of "
-                                 "SIGTERM; stderr:\n%s" % (timeout,
-                                                           self.stderr()))
-        took = time.monotonic() - t0
-        if rc != 0:
-            raise AssertionError("wschatd exited with status %d after "
-                                 "SIGTERM (want 0); stderr:\n%s"
-                                 % (rc, self.stderr()))
-        return took
-
-    def wait_exit(self, timeout):
-        """Wait for an exit already requested; returns (status, seconds),
-        status None if it is still running."""
-        t0 = time.monotonic()
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None, time.monotonic() - t0
-        self.stopped = True
-        return rc, time.monotonic() - t0
 
     def http_get(self, path, timeout=5.0):
         """(status, body bytes) of a plain GET."""
