@@ -30,9 +30,6 @@ import asyncio
 import json
 import os
 import re
-import signal
-import subprocess
-import tempfile
 import time
 import unittest
 import urllib.request

@@ -10,7 +10,6 @@ reported with its signal and stderr.
 
 import os
 import re
-import signal
 import unittest
 
 from serverproc import ROOT, ServerProcess, build_dir
