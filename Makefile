@@ -55,7 +55,7 @@ UNIT_SRC     := $(wildcard tests/unit/*/*.c)
 UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TEST_TOOLS   :=
 
-.PHONY: all deps bench-deps bench test test-asan unit tools run clean \
+.PHONY: all deps bench-deps bench-refs test test-asan unit tools run clean \
     format examples
 all: $(SO_REAL) $(SO_NAME) $(SO_LINK) $(STATIC) $(EXAMPLES) $(WSCHATD) \
     $(if $(BENCH_SRC),$(BENCH_TOOL))
@@ -98,8 +98,8 @@ $(BENCH_TOOL): $(BENCH_SRC) $(wildcard cmd/wschat-bench/*.h) $(STATIC) \
 	$(CC) $(CFLAGS_APP) -Ilib -o $@ $(BENCH_SRC) $(STATIC) $(DEP_LIBS) -lm \
 	    $(LDFLAGS_APP)
 
-# Reference servers for `make bench` only: plain TCP on libuv, and
-# libwebsockets (installed by `make bench`, not needed by the tests).
+# Reference servers for benchmarks only (make bench-refs): plain TCP on libuv,
+# and libwebsockets (installed by make bench-deps; the tests do not need it).
 $(BUILD)/bench/ref_tcp: tests/bench/ref_tcp.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_APP) -o $@ $< $(shell $(PKG_CONFIG) --libs libuv)
@@ -155,16 +155,16 @@ test-asan: deps
 	@BUILD=build/asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh
 
-# Speed and memory, measured against the references in the same run; writes
-# BENCHMARKS.md. Takes about 20 minutes.
+# The libwebsockets reference needs libwebsockets-dev, which the tests do
+# not: `make bench-deps` installs it. (The `make bench` runner that drives
+# wschat-bench against ours and the references is not written yet.)
 bench-deps: deps
 	@dpkg -s libwebsockets-dev >/dev/null 2>&1 || { \
 	    SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    $$SUDO apt-get install -y -qq --no-install-recommends \
 	        libwebsockets-dev; }
-bench: bench-deps all $(BENCH_REFS)
-	BUILD=$(BUILD) /usr/bin/python3 tests/bench/run.py $(BENCH_ARGS)
+bench-refs: bench-deps $(BENCH_REFS)
 
 run: deps all
 	$(WSCHATD) --host 127.0.0.1 --port 8080 --web-root examples/web
