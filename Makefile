@@ -55,7 +55,7 @@ UNIT_SRC     := $(wildcard tests/unit/*/*.c)
 UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TEST_TOOLS   :=
 
-.PHONY: all deps bench-deps bench-refs test test-asan unit tools run clean \
+.PHONY: all deps bench bench-deps bench-refs test test-asan unit tools run clean \
     format examples
 all: $(SO_REAL) $(SO_NAME) $(SO_LINK) $(STATIC) $(EXAMPLES) $(WSCHATD) \
     $(if $(BENCH_SRC),$(BENCH_TOOL))
@@ -103,10 +103,12 @@ $(BENCH_TOOL): $(BENCH_SRC) $(wildcard cmd/wschat-bench/*.h) $(STATIC) \
 $(BUILD)/bench/ref_tcp: tests/bench/ref_tcp.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_APP) -o $@ $< $(shell $(PKG_CONFIG) --libs libuv)
-$(BUILD)/bench/ref_lws: tests/bench/ref_lws.c
+# (The pkg-config call runs in the recipe's shell, after bench-deps has
+# installed libwebsockets-dev; a $(shell) would run before it.)
+$(BUILD)/bench/ref_lws: tests/bench/ref_lws.c | bench-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) -Wall -Wextra -O2 -o $@ $< \
-	    $(shell $(PKG_CONFIG) --cflags --libs libwebsockets)
+	    $$($(PKG_CONFIG) --cflags --libs libwebsockets)
 
 # Unit tests link the static library so they can reach internal
 # (wschat__) symbols that the shared library hides.
@@ -156,8 +158,10 @@ test-asan: deps
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh
 
 # The libwebsockets reference needs libwebsockets-dev, which the tests do
-# not: `make bench-deps` installs it. (The `make bench` runner that drives
-# wschat-bench against ours and the references is not written yet.)
+# not: `make bench-deps` installs it. `make bench` runs the standard suite
+# (tests/bench/run.py: 3 repetitions of every scenario against ours and both
+# references, server on CPU 0, generator on CPU 1) and writes BENCHMARKS.md.
+# BENCH_ARGS passes options to the runner (--quick, --only SCENARIO, ...).
 bench-deps: deps
 	@dpkg -s libwebsockets-dev >/dev/null 2>&1 || { \
 	    SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -165,6 +169,9 @@ bench-deps: deps
 	    $$SUDO apt-get install -y -qq --no-install-recommends \
 	        libwebsockets-dev; }
 bench-refs: bench-deps $(BENCH_REFS)
+
+bench: bench-refs all $(BENCH_TOOL)
+	BUILD=$(BUILD) /usr/bin/python3 tests/bench/run.py $(BENCH_ARGS)
 
 run: deps all
 	$(WSCHATD) --host 127.0.0.1 --port 8080 --web-root examples/web

@@ -106,8 +106,19 @@ static void *xrealloc(void *p, size_t n) {
   return p;
 }
 
+/* Released standard-size chunks wait here for reuse: a fresh 256 KiB
+ * malloc is an mmap whose pages all fault in again, which at GB/s costs
+ * more than the copy itself. */
+static chunk *chunk_pool[64];
+static unsigned chunk_pool_count;
+
 static void chunk_release(chunk *c) {
-  if (--c->refs == 0)
+  if (--c->refs > 0)
+    return;
+  if (c->size == CHUNK_SIZE &&
+      chunk_pool_count < sizeof(chunk_pool) / sizeof(chunk_pool[0]))
+    chunk_pool[chunk_pool_count++] = c;
+  else
     free(c);
 }
 
@@ -117,12 +128,16 @@ static void chunk_release(chunk *c) {
 static chunk *arena_append(const char *data, size_t len) {
   chunk *c = current_chunk;
   if (c == NULL || c->size - c->used < len) {
-    size_t size = len > CHUNK_SIZE ? len : CHUNK_SIZE;
     if (c != NULL)
       chunk_release(c);
-    c = xmalloc(sizeof(*c) + size);
+    if (len <= CHUNK_SIZE && chunk_pool_count > 0) {
+      c = chunk_pool[--chunk_pool_count];
+    } else {
+      size_t size = len > CHUNK_SIZE ? len : CHUNK_SIZE;
+      c = xmalloc(sizeof(*c) + size);
+      c->size = size;
+    }
     c->refs = 1;
-    c->size = size;
     c->used = 0;
     current_chunk = c;
   }
@@ -307,6 +322,28 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(read_buffer, sizeof(read_buffer));
 }
 
+static void partial_append(client *cl, const char *data, size_t len) {
+  if (cl->partial_len + len > cl->partial_cap) {
+    size_t cap = cl->partial_cap ? cl->partial_cap : 4096;
+    while (cap < cl->partial_len + len)
+      cap *= 2;
+    cl->partial = xrealloc(cl->partial, cap);
+    cl->partial_cap = cap;
+  }
+  memcpy(cl->partial + cl->partial_len, data, len);
+  cl->partial_len += len;
+}
+
+/* The length the pending message will have once whole: its header's
+ * 4 bytes while they are incomplete, header and payload after. */
+static size_t partial_want(const client *cl) {
+  const unsigned char *p = (const unsigned char *)cl->partial;
+  if (cl->partial_len < 4)
+    return 4;
+  return 4 +
+         ((size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3]);
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   client *cl = stream->data;
   long used;
@@ -319,33 +356,35 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   }
   if (nread == 0)
     return;
+  const char *data = buf->base;
+  size_t len = (size_t)nread;
   if (cl->partial_len > 0) {
-    size_t need = cl->partial_len + (size_t)nread;
-    if (need > cl->partial_cap) {
-      cl->partial_cap = need;
-      cl->partial = xrealloc(cl->partial, need);
+    /* Complete the pending message with only the bytes it lacks; the rest
+     * of the read is consumed in place below. */
+    for (;;) {
+      size_t want = partial_want(cl);
+      if (want > 4 + (size_t)MAX_MESSAGE)
+        goto too_big;
+      size_t take = want - cl->partial_len < len ? want - cl->partial_len : len;
+      partial_append(cl, data, take);
+      data += take;
+      len -= take;
+      if (cl->partial_len < want)
+        return; /* the read ran out first */
+      if (partial_want(cl) == cl->partial_len)
+        break; /* whole message */
+      /* The header just completed; now the payload's length is known. */
     }
-    memcpy(cl->partial + cl->partial_len, buf->base, (size_t)nread);
-    cl->partial_len = need;
     used = client_consume(cl, cl->partial, cl->partial_len);
     if (used < 0)
       goto too_big;
-    cl->partial_len -= (size_t)used;
-    memmove(cl->partial, cl->partial + used, cl->partial_len);
-  } else {
-    used = client_consume(cl, buf->base, (size_t)nread);
-    if (used < 0)
-      goto too_big;
-    size_t rest = (size_t)nread - (size_t)used;
-    if (rest > 0) {
-      if (rest > cl->partial_cap) {
-        cl->partial_cap = rest < 4096 ? 4096 : rest;
-        cl->partial = xrealloc(cl->partial, cl->partial_cap);
-      }
-      memcpy(cl->partial, buf->base + used, rest);
-      cl->partial_len = rest;
-    }
+    cl->partial_len = 0;
   }
+  used = client_consume(cl, data, len);
+  if (used < 0)
+    goto too_big;
+  if (len > (size_t)used)
+    partial_append(cl, data + used, len - (size_t)used);
   /* A partial message of a few bytes should not pin a large buffer. */
   if (cl->partial_len == 0 && cl->partial_cap > 65536) {
     free(cl->partial);
