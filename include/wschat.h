@@ -752,6 +752,17 @@ WSCHAT_EXTERN int wschat_chat_enable(wschat_server *s);
  * enabled. */
 WSCHAT_EXTERN int wschat_chat_set_max_text(wschat_server *s, size_t bytes);
 
+/* Presence limit: in a room with more than `members` members, "joined"
+ * and "left" go only to the member who joined or left, not to the whole
+ * room, and a "members" reply (and the text dialect's /who) lists only
+ * the first `members` members in join order (sorted), with "count" (the
+ * room's size) and "complete": false. This keeps a room's fill-up and
+ * mass disconnect linear instead of quadratic. Default 1000; 0 announces
+ * every arrival and departure to every member however large the room.
+ * Returns WSCHAT_EINVAL if chat is not enabled. */
+WSCHAT_EXTERN int wschat_chat_set_presence_limit(wschat_server *s,
+                                                 unsigned members);
+
 /* The "server" string of the welcome message. Default
  * "libwschat/<version>". Copied. Returns 0, WSCHAT_EINVAL (NULL, not
  * UTF-8, or chat not enabled), or WSCHAT_ENOMEM. */

@@ -3,7 +3,8 @@
  * /chat, the browser client and /healthz, /metrics on the same port.
  *
  *   wschatd [--host ADDR] [--port N] [--web-root DIR] [--history N]
- *           [--max-text BYTES] [--max-message BYTES] [--rate N]
+ *           [--max-text BYTES] [--presence-limit N] [--max-message BYTES]
+ *           [--rate N]
  *           [--max-connections N] [--allow-origin ORIGIN]...
  *           [--idle-timeout MS] [--log-level LEVEL]
  *
@@ -49,6 +50,7 @@ enum {
   OPT_WEB_ROOT,
   OPT_HISTORY,
   OPT_MAX_TEXT,
+  OPT_PRESENCE_LIMIT,
   OPT_MAX_MESSAGE,
   OPT_RATE,
   OPT_MAX_CONNECTIONS,
@@ -65,6 +67,7 @@ static const struct option options[] = {
     {"web-root", required_argument, NULL, OPT_WEB_ROOT},
     {"history", required_argument, NULL, OPT_HISTORY},
     {"max-text", required_argument, NULL, OPT_MAX_TEXT},
+    {"presence-limit", required_argument, NULL, OPT_PRESENCE_LIMIT},
     {"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
     {"rate", required_argument, NULL, OPT_RATE},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
@@ -88,6 +91,7 @@ typedef struct {
   const char *web_root; /* NULL: look for the installed or in-tree one */
   setting history;
   setting max_text;
+  setting presence_limit;
   setting max_message;
   setting rate;
   setting max_connections;
@@ -110,6 +114,10 @@ static void usage(FILE *out) {
       "                           installed client, else the in-tree one)\n"
       "  --history N              messages kept per room (default 1000)\n"
       "  --max-text BYTES         longest chat text (default 4096)\n"
+      "  --presence-limit N       rooms larger than N announce joins and\n"
+      "                           leaves only to the member concerned, and\n"
+      "                           list N members; 0 means no limit\n"
+      "                           (default 1000)\n"
       "  --max-message BYTES      largest WebSocket message (default 65536)\n"
       "  --rate N                 messages per second per session, burst 2N;\n"
       "                           0 turns limiting off (default 20)\n"
@@ -237,6 +245,10 @@ static void parse_flags(int argc, char **argv, config *cfg) {
     case OPT_MAX_TEXT:
       parse_setting(&cfg->max_text, "--max-text", optarg, 1, 1048576);
       break;
+    case OPT_PRESENCE_LIMIT:
+      parse_setting(&cfg->presence_limit, "--presence-limit", optarg, 0,
+                    UINT_MAX);
+      break;
     case OPT_MAX_MESSAGE:
       parse_setting(&cfg->max_message, "--max-message", optarg, 1,
                     (unsigned long long)INT64_MAX + 1);
@@ -299,6 +311,9 @@ static void apply_settings(wschat_server *server, const config *cfg) {
   if ((s = &cfg->max_text)->is_set)
     check_setter("--max-text", s,
                  wschat_chat_set_max_text(server, (size_t)s->value));
+  if ((s = &cfg->presence_limit)->is_set)
+    check_setter("--presence-limit", s,
+                 wschat_chat_set_presence_limit(server, (unsigned)s->value));
   if ((s = &cfg->max_message)->is_set)
     check_setter("--max-message", s,
                  wschat_server_set_max_message(server, s->value));

@@ -217,7 +217,8 @@ int wschat__chat_json_renamed(wschat__chat_buf *b, const char *from,
 }
 
 int wschat__chat_json_members(wschat__chat_buf *b, const char *room,
-                              const char *const *names, size_t count) {
+                              const char *const *names, size_t count,
+                              size_t total) {
   json_t *arr = json_array();
   size_t i;
   for (i = 0; arr != NULL && i < count; i++)
@@ -228,6 +229,10 @@ int wschat__chat_json_members(wschat__chat_buf *b, const char *room,
   if (arr == NULL)
     return json_append(b, NULL);
   /* "o" hands arr over to the object, also when packing fails. */
+  if (total > count)
+    return json_append(b, json_pack("{s:s, s:s, s:o, s:I, s:b}", "type",
+                                    "members", "room", room, "names", arr,
+                                    "count", json_uint(total), "complete", 0));
   return json_append(b, json_pack("{s:s, s:s, s:o}", "type", "members", "room",
                                   room, "names", arr));
 }
@@ -344,7 +349,8 @@ void wschat__text_renamed(wschat__chat_buf *b, const char *from,
 }
 
 void wschat__text_who(wschat__chat_buf *b, const char *room,
-                      const char *const *names, size_t count) {
+                      const char *const *names, size_t count, size_t total) {
+  char more[48];
   size_t i;
   wschat__chat_buf_adds(b, "* in ");
   wschat__chat_buf_adds(b, room);
@@ -352,6 +358,10 @@ void wschat__text_who(wschat__chat_buf *b, const char *room,
   for (i = 0; i < count; i++) {
     wschat__chat_buf_adds(b, i == 0 ? " " : ", ");
     wschat__chat_buf_adds(b, names[i]);
+  }
+  if (total > count) {
+    snprintf(more, sizeof(more), " (and %zu more)", total - count);
+    wschat__chat_buf_adds(b, more);
   }
 }
 
@@ -686,6 +696,7 @@ void wschat__chat_req_free(wschat__chat_req *req) {
 
 typedef struct chat_state {
   size_t max_text;
+  unsigned presence_limit; /* 0: announce presence in rooms of any size */
   char *server_name;
 } chat_state;
 
@@ -702,6 +713,11 @@ static chat_state *chat_state_of(wschat_server *srv) {
   if (srv == NULL || srv->chat_free != chat_state_free)
     return NULL;
   return srv->chat;
+}
+
+static unsigned presence_limit_of(const wschat_session *s) {
+  chat_state *st = chat_state_of(wschat_session_server(s));
+  return st != NULL ? st->presence_limit : 0;
 }
 
 static int is_json_session(const wschat_session *s) {
@@ -786,16 +802,36 @@ static void event_to_room(chat_event *ev, wschat_room *r) {
   wschat_room_foreach_member(r, event_member_cb, ev);
 }
 
-/* "joined" / "left" to the room's members (except one, or NULL). */
+/*
+ * "joined" / "left" about `who` to the room's members (except one, or
+ * NULL). In a room with more members than the presence limit, only `who`
+ * itself hears it (when it is a member and not the exception): telling
+ * every member of an n-member room about every arrival and departure is
+ * n^2 deliveries when the room fills or empties, and at 10,000 members a
+ * mass disconnect queued ~10^8 references in one loop turn.
+ */
 static void announce_presence(wschat_room *r, const char *verb,
-                              const char *name, const wschat_session *except) {
+                              wschat_session *who,
+                              const wschat_session *except) {
+  unsigned limit = presence_limit_of(who);
+  int is_member = wschat_room_is_member(r, who);
+  /* The room's size counting `who`, so that a member's arrival and its
+   * departure are judged alike. */
+  unsigned size = wschat_room_member_count(r) + (is_member ? 0 : 1);
+  int is_large = limit > 0 && size > limit;
   chat_event ev;
+  if (is_large && (who == except || !is_member))
+    return;
   event_init(&ev);
   ev.except = except;
-  wschat__chat_json_presence(&ev.enc[1], verb, wschat_room_name(r), name,
-                             now_ms());
-  wschat__text_presence(&ev.enc[0], verb, wschat_room_name(r), name);
-  event_to_room(&ev, r);
+  wschat__chat_json_presence(&ev.enc[1], verb, wschat_room_name(r),
+                             wschat_session_name(who), now_ms());
+  wschat__text_presence(&ev.enc[0], verb, wschat_room_name(r),
+                        wschat_session_name(who));
+  if (is_large)
+    event_send(&ev, who);
+  else
+    event_to_room(&ev, r);
   event_free(&ev);
 }
 
@@ -935,13 +971,16 @@ typedef struct name_list {
   const char **names; /* borrowed from the sessions */
   size_t count;
   size_t cap;
+  size_t max; /* list at most this many (0: all) */
+  size_t total;
   int is_failed;
 } name_list;
 
 static void name_list_add(wschat_session *s, void *arg) {
   name_list *l = arg;
   const char **p;
-  if (l->is_failed)
+  l->total++;
+  if (l->is_failed || (l->max > 0 && l->count == l->max))
     return;
   if (l->count == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 16;
@@ -955,9 +994,14 @@ static void name_list_add(wschat_session *s, void *arg) {
   l->names[l->count++] = wschat_session_name(s);
 }
 
-/* The sorted member names of r (none when r is NULL); -1 out of memory. */
-static int room_names(wschat_room *r, name_list *l) {
+/* The sorted member names of r (none when r is NULL); -1 out of memory.
+ * With max > 0, only the first max members in join order are listed
+ * (l->total still counts them all): a room over the presence limit would
+ * otherwise cost every joiner a reply, and the server an encode, that
+ * grows with the room. */
+static int room_names(wschat_room *r, size_t max, name_list *l) {
   memset(l, 0, sizeof(*l));
+  l->max = max;
   if (r != NULL)
     wschat_room_foreach_member(r, name_list_add, l);
   if (l->is_failed) {
@@ -1032,12 +1076,12 @@ static void send_members(wschat_session *s, wschat_room *r,
                          const char *room_name) {
   wschat__chat_buf b;
   name_list l;
-  if (room_names(r, &l) != 0) {
+  if (room_names(r, presence_limit_of(s), &l) != 0) {
     fail_internal(s);
     return;
   }
   wschat__chat_buf_init(&b);
-  wschat__chat_json_members(&b, room_name, l.names, l.count);
+  wschat__chat_json_members(&b, room_name, l.names, l.count, l.total);
   free(l.names);
   send_buf(s, &b);
 }
@@ -1164,7 +1208,7 @@ static void json_join(wschat_session *s, const wschat__chat_req *req) {
         fail_internal(s);
       return;
     }
-    announce_presence(r, "joined", wschat_session_name(s), NULL);
+    announce_presence(r, "joined", s, NULL);
   }
   send_members(s, r, req->room);
   if (req->has_since)
@@ -1179,7 +1223,7 @@ static void json_leave(wschat_session *s, const wschat__chat_req *req) {
     reply_error(s, req, WSCHAT__CHAT_NOT_IN_ROOM, NULL);
     return;
   }
-  announce_presence(r, "left", wschat_session_name(s), NULL);
+  announce_presence(r, "left", s, NULL);
   reply_ack(s, req, 0, 0);
 }
 
@@ -1350,9 +1394,9 @@ static int text_move(wschat_session *s, const char *name) {
     return rc;
   if (old != NULL) {
     wschat_room_leave(old, s);
-    announce_presence(old, "left", wschat_session_name(s), NULL);
+    announce_presence(old, "left", s, NULL);
   }
-  announce_presence(r, "joined", wschat_session_name(s), NULL);
+  announce_presence(r, "joined", s, NULL);
   return 0;
 }
 
@@ -1413,12 +1457,12 @@ static void text_who(wschat_session *s) {
   name_list l;
   if (r == NULL)
     return;
-  if (room_names(r, &l) != 0) {
+  if (room_names(r, presence_limit_of(s), &l) != 0) {
     fail_internal(s);
     return;
   }
   wschat__chat_buf_init(&b);
-  wschat__text_who(&b, wschat_room_name(r), l.names, l.count);
+  wschat__text_who(&b, wschat_room_name(r), l.names, l.count, l.total);
   free(l.names);
   send_buf(s, &b);
 }
@@ -1542,7 +1586,7 @@ static void chat_on_message(wschat_session *s, wschat_msg_type type,
 
 static void left_on_close_cb(wschat_room *r, void *arg) {
   wschat_session *s = arg;
-  announce_presence(r, "left", wschat_session_name(s), s);
+  announce_presence(r, "left", s, s);
 }
 
 /* The library removes the session from its rooms just after this
@@ -1585,6 +1629,7 @@ int wschat_chat_enable(wschat_server *srv) {
       return WSCHAT_ENOMEM;
     }
     st->max_text = WSCHAT__CHAT_TEXT_DEFAULT;
+    st->presence_limit = WSCHAT__CHAT_PRESENCE_DEFAULT;
     if ((rc = wschat_server_set_subprotocols(srv, subprotocols, 1)) != 0) {
       chat_state_free(st);
       return rc;
@@ -1604,6 +1649,14 @@ int wschat_chat_set_max_text(wschat_server *srv, size_t bytes) {
   if (st == NULL || bytes < 1 || bytes > WSCHAT__CHAT_TEXT_MAX)
     return WSCHAT_EINVAL;
   st->max_text = bytes;
+  return 0;
+}
+
+int wschat_chat_set_presence_limit(wschat_server *srv, unsigned members) {
+  chat_state *st = chat_state_of(srv);
+  if (st == NULL)
+    return WSCHAT_EINVAL;
+  st->presence_limit = members;
   return 0;
 }
 

@@ -26,6 +26,7 @@ struct json_t; /* jansson's; only the parser's result holds one */
 #define WSCHAT__CHAT_LIMIT_MAX     200
 #define WSCHAT__CHAT_TEXT_DEFAULT  4096
 #define WSCHAT__CHAT_TEXT_MAX      1048576
+#define WSCHAT__CHAT_PRESENCE_DEFAULT 1000
 
 /* 1..32 bytes of [A-Za-z0-9_.-] (a user name); 1..64 (a room name). */
 int wschat__chat_valid_name(const char *s, size_t len);
@@ -199,8 +200,11 @@ int wschat__chat_json_presence(wschat__chat_buf *b, const char *type,
                                const char *room, const char *name, uint64_t ts);
 int wschat__chat_json_renamed(wschat__chat_buf *b, const char *from,
                               const char *to, uint64_t ts);
+/* names[0..count) of a room of `total` members; when total > count the
+ * object also carries "count": total and "complete": false. */
 int wschat__chat_json_members(wschat__chat_buf *b, const char *room,
-                              const char *const *names, size_t count);
+                              const char *const *names, size_t count,
+                              size_t total);
 int wschat__chat_json_rooms(wschat__chat_buf *b,
                             const wschat__chat_room_count *rooms, size_t count);
 /* ref may be NULL (no "ref" key); has_id adds "id". */
@@ -231,8 +235,9 @@ void wschat__text_presence(wschat__chat_buf *b, const char *verb,
                            const char *room, const char *name);
 void wschat__text_renamed(wschat__chat_buf *b, const char *from,
                           const char *to);
+/* "* in ROOM: a, b" and, when total > count, " (and N more)". */
 void wschat__text_who(wschat__chat_buf *b, const char *room,
-                      const char *const *names, size_t count);
+                      const char *const *names, size_t count, size_t total);
 void wschat__text_rooms(wschat__chat_buf *b,
                         const wschat__chat_room_count *rooms, size_t count);
 /* "* error: WHAT" followed by arg_len bytes of arg (arg may be NULL):

@@ -745,3 +745,83 @@ class TestErrors(ChatCase):
 if __name__ == "__main__":
     import unittest
     unittest.main()
+
+
+class TestPresenceLimit(ChatCase):
+    """--presence-limit N: rooms of more than N members announce joined and
+    left only to the member concerned, and list N members."""
+
+    async def raw_join(self, c, room):
+        await c.send({"type": "join", "room": room})
+        got = {}
+        while len(got) < 3:
+            o = await c.recv()      # recv: own presence is not skipped
+            self.assertIn(o["type"], ("joined", "members", "history"),
+                          short(o))
+            self.assertNotIn(o["type"], got, short(o))
+            got[o["type"]] = o
+        return got
+
+    @async_test()
+    async def test_large_room_presence_and_members(self):
+        srv = self.server("--presence-limit", "2")
+        a = await self.jclient(srv, "a")
+        b = await self.jclient(srv, "b")
+        await a.join("r")
+        await b.join("r")
+        # Two members: still announced to everyone.
+        await a.expect("joined", room="r", name=b.name)
+        for x in (a, b):
+            await x.quiet()
+        c = await self.jclient(srv, "c")
+        got = await self.raw_join(c, "r")
+        self.assertEqual(got["joined"]["name"], c.name)
+        m = got["members"]
+        self.assertEqual(m["names"], sorted([a.name, b.name]))
+        self.assertEqual(m["count"], 3)
+        self.assertIs(m["complete"], False)
+        # The third member's arrival is not announced to the others...
+        for x in (a, b):
+            await x.assert_nothing(what="after a join over the limit")
+        # ...but messages still reach everyone.
+        await a.say("r", "big room")
+        for x in (b, c):
+            await x.expect("message", text="big room", room="r")
+        await a.send({"type": "who", "room": "r"})
+        w = await a.expect("members", room="r")
+        self.assertEqual((w["names"], w["count"], w["complete"]),
+                         (sorted([a.name, b.name]), 3, False))
+        # A departure from a room of 3 (counting the leaver) is silent too.
+        c.tolerate_acks.add("l")
+        await c.send({"type": "leave", "room": "r", "ref": "l"})
+        c.abort()
+        for x in (a, b):
+            await x.assert_nothing(what="after a leave over the limit")
+        # Back at the limit, a close is announced again.
+        await b.close()
+        await a.expect("left", room="r", name=b.name)
+        await a.send({"type": "who", "room": "r"})
+        w = await a.expect("members", room="r")
+        self.assertEqual(w["names"], [a.name])
+        self.assertNotIn("count", w)
+
+    @async_test()
+    async def test_zero_means_no_limit(self):
+        srv = self.server("--presence-limit", "0")
+        clients = [await self.jclient(srv, "c%d" % i) for i in range(4)]
+        for i, c in enumerate(clients):
+            await c.join("r")
+            for prev in clients[:i]:
+                await prev.expect("joined", room="r", name=c.name)
+        await clients[0].send({"type": "who", "room": "r"})
+        w = await clients[0].expect("members", room="r")
+        self.assertEqual(w["names"], sorted(c.name for c in clients))
+        self.assertNotIn("complete", w)
+
+    def test_bad_value_is_a_usage_error(self):
+        import subprocess
+        from chatd import chatd_binary
+        r = subprocess.run([chatd_binary(), "--presence-limit", "-1"],
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--presence-limit", r.stderr)

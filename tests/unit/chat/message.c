@@ -594,11 +594,14 @@ Test(encode, events) {
 Test(encode, members_and_rooms) {
   static const char *const names[] = {"alice", "bob", "user3"};
   static const wschat__chat_room_count rooms[] = {{"lobby", 3}, {"dev", 1}};
-  EXPECT_OUT(wschat__chat_json_members(&b_, "lobby", names, 3),
+  EXPECT_OUT(wschat__chat_json_members(&b_, "lobby", names, 3, 3),
              "{\"type\":\"members\",\"room\":\"lobby\",\"names\":"
              "[\"alice\",\"bob\",\"user3\"]}");
-  EXPECT_OUT(wschat__chat_json_members(&b_, "empty", NULL, 0),
+  EXPECT_OUT(wschat__chat_json_members(&b_, "empty", NULL, 0, 0),
              "{\"type\":\"members\",\"room\":\"empty\",\"names\":[]}");
+  EXPECT_OUT(wschat__chat_json_members(&b_, "big", names, 2, 5000),
+             "{\"type\":\"members\",\"room\":\"big\",\"names\":"
+             "[\"alice\",\"bob\"],\"count\":5000,\"complete\":false}");
   EXPECT_OUT(wschat__chat_json_rooms(&b_, rooms, 2),
              "{\"type\":\"rooms\",\"rooms\":[{\"room\":\"lobby\","
              "\"members\":3},{\"room\":\"dev\",\"members\":1}]}");
@@ -670,9 +673,11 @@ Test(encode, text_lines) {
              "* alice left dev");
   EXPECT_OUT(wschat__text_renamed(&b_, "user3", "alice"),
              "* user3 is now alice");
-  EXPECT_OUT(wschat__text_who(&b_, "lobby", names, 3),
+  EXPECT_OUT(wschat__text_who(&b_, "lobby", names, 3, 3),
              "* in lobby: alice, bob, user3");
-  EXPECT_OUT(wschat__text_who(&b_, "dev", names + 1, 1), "* in dev: bob");
+  EXPECT_OUT(wschat__text_who(&b_, "dev", names + 1, 1, 1), "* in dev: bob");
+  EXPECT_OUT(wschat__text_who(&b_, "big", names, 2, 5000),
+             "* in big: alice, bob (and 4998 more)");
   EXPECT_OUT(wschat__text_rooms(&b_, rooms, 2), "* rooms: lobby (3), dev (1)");
   EXPECT_OUT(wschat__text_rooms(&b_, NULL, 0), "* rooms: none");
   EXPECT_OUT(wschat__text_error(&b_, "name taken", NULL, 0),
@@ -714,6 +719,8 @@ Test(settings, enable_and_setters) {
   wschat_server *s = wschat_server_new(NULL);
   cr_assert_eq(wschat_chat_set_max_text(s, 10), WSCHAT_EINVAL);
   cr_assert_eq(wschat_chat_set_server_name(s, "x"), WSCHAT_EINVAL);
+  cr_assert_eq(wschat_chat_set_presence_limit(s, 5), WSCHAT_EINVAL);
+  cr_assert_eq(wschat_chat_set_presence_limit(NULL, 5), WSCHAT_EINVAL);
   cr_assert_eq(wschat_chat_enable(NULL), WSCHAT_EINVAL);
   cr_assert_eq(wschat_chat_enable(s), 0);
   cr_assert_eq(wschat_chat_enable(s), 0); /* again: keeps its settings */
@@ -722,6 +729,8 @@ Test(settings, enable_and_setters) {
   cr_assert_eq(wschat_chat_set_max_text(s, 1048577), WSCHAT_EINVAL);
   cr_assert_eq(wschat_chat_set_max_text(s, 1), 0);
   cr_assert_eq(wschat_chat_set_max_text(s, 1048576), 0);
+  cr_assert_eq(wschat_chat_set_presence_limit(s, 0), 0);
+  cr_assert_eq(wschat_chat_set_presence_limit(s, 100000), 0);
   cr_assert_eq(wschat_chat_set_server_name(s, NULL), WSCHAT_EINVAL);
   cr_assert_eq(wschat_chat_set_server_name(s, "bad\xc0"), WSCHAT_EINVAL);
   cr_assert_eq(wschat_chat_set_server_name(s, "mine/1.0"), 0);
