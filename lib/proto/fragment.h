@@ -29,22 +29,24 @@ typedef struct wschat__reader_cbs {
   int (*on_control)(void *ctx, int opcode, uint8_t *data, size_t len);
 } wschat__reader_cbs;
 
+/* One per connection, so its fields are ordered to leave no padding. */
 typedef struct wschat__reader {
   /* Configuration: set by init, may be changed between feeds. */
-  uint64_t max_message;  /* 1009 past this many bytes in one message */
-  unsigned header_flags; /* WSCHAT__FRAME_REQUIRE_* */
-  uint8_t rsv_allowed;   /* RSV bits a negotiated extension allows */
+  uint64_t max_message; /* 1009 past this many bytes in one message */
   const wschat__allocator *alloc;
 
   /* After an error: the close code the peer deserves (1002, 1007, 1009,
    * 1011) and a static description for logs. */
-  int close_code;
   const char *error;
+  int close_code;
+
+  uint8_t header_flags; /* WSCHAT__FRAME_REQUIRE_* */
+  uint8_t rsv_allowed;  /* RSV bits a negotiated extension allows */
 
   /* Private state. */
-  uint8_t hdr[WSCHAT__MAX_FRAME_HEADER]; /* partial frame header */
   uint8_t hdr_len;
-  uint8_t in_frame;   /* a header is decoded, payload pending */
+  uint8_t in_frame; /* a header is decoded, payload pending */
+  uint8_t hdr[WSCHAT__MAX_FRAME_HEADER]; /* partial frame header */
   uint8_t mask_off;   /* key offset into the current payload */
   uint8_t msg_opcode; /* TEXT/BINARY of the message in progress, or 0 */
   wschat__frame_header fh;
@@ -52,11 +54,11 @@ typedef struct wschat__reader {
   uint8_t *msg;       /* assembled message (allocator) */
   size_t msg_len;
   size_t msg_cap;
-  wschat__utf8 utf8;
   /* A control frame split across feeds is gathered here (allocated for
    * it, freed after delivery: most never split, and an idle reader holds
    * no buffer). */
   uint8_t *ctl;
+  wschat__utf8 utf8;
   uint8_t ctl_len;
 } wschat__reader;
 

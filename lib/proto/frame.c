@@ -123,6 +123,15 @@ size_t wschat__mask(uint8_t *p, size_t n, const uint8_t mask[4],
     for (int k = 0; k < 8; k++)
       key8[k] = mask[(offset + (size_t)k) & 3];
     memcpy(&key, key8, sizeof(key));
+    for (; n - i >= 32; i += 32) {
+      uint64_t w[4];
+      memcpy(w, p + i, sizeof(w));
+      w[0] ^= key;
+      w[1] ^= key;
+      w[2] ^= key;
+      w[3] ^= key;
+      memcpy(p + i, w, sizeof(w));
+    }
     for (; n - i >= 8; i += 8) {
       uint64_t word;
       memcpy(&word, p + i, sizeof(word));

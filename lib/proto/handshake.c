@@ -6,25 +6,41 @@
  *
  * The request head may arrive in any number of reads whose buffers do not
  * outlive the call, so every string the caller can look up later (the
- * target and the header lines) is copied into an arena that is part of
- * the parser's single allocation. A head is at most max_header bytes, and
- * each stored string plus its NUL is never longer than the bytes it came
- * from, so an arena of max_header bytes (plus one) cannot run out.
+ * target and the header lines) is copied into an arena. A head is at most
+ * max_header bytes, and each stored string plus its NUL is never longer
+ * than the bytes it came from, so the arena never needs more than
+ * max_header bytes (plus one). It starts small, inside the parser's one
+ * allocation (HS_INLINE_ARENA bytes and HS_INLINE_HEADERS header slots,
+ * which a usual handshake fits), and moves to a larger block of its own
+ * only for a larger head: thousands of handshakes in flight then cost
+ * about a kilobyte each, not max_header. Headers are stored as arena
+ * offsets, and the two pointers into the arena (path and query) are moved
+ * with it.
  */
 #include "handshake.h"
 
 #include <http_parser.h>
 #include <limits.h>
+/* SHA1_Init/Update/Final are deprecated in OpenSSL 3 in favour of EVP, but
+ * they are the digest itself, with no provider lookup and no context
+ * allocation: EVP_Digest() per handshake fetched the algorithm and
+ * allocated a context each time, and its provider set-up touched about
+ * 2 MB of libcrypto pages in every process (measured in the idle
+ * benchmark's RSS). The digest is still OpenSSL's. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #define HS_GUID     "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define HS_GUID_LEN (sizeof(HS_GUID) - 1)
 
-/* A valid Sec-WebSocket-Key is 24 characters; the bound only sizes a stack
- * buffer, so that hashing never allocates. */
+/* A valid Sec-WebSocket-Key is 24 characters; wschat__accept_key()
+ * refuses anything longer than this. */
 #define HS_MAX_KEY 256
 
 /* The largest max_header accepted. Telling 414 from 431 may read up to
@@ -34,9 +50,13 @@
  * http-parser, stay below it. */
 #define HS_API_MAX_HEADER 32768u
 
+/* Room for a typical request head in the parser itself. */
+#define HS_INLINE_ARENA   704
+#define HS_INLINE_HEADERS 16
+
 typedef struct hs_header {
-  size_t name;  /* arena offsets */
-  size_t value; /* valid once the header is complete */
+  uint32_t name;  /* arena offsets */
+  uint32_t value; /* valid once the header is complete */
 } hs_header;
 
 /* What the parser reported last, so that the next piece of data can be
@@ -70,10 +90,14 @@ struct wschat__handshake {
   enum hs_in in;
   unsigned n_headers;  /* header lines started */
   unsigned n_complete; /* header lines whose value is terminated */
-  char *arena;
+  bool is_oom;         /* growing the arena or the header slots failed */
+  hs_header *headers;  /* inline_headers, or a block of its own */
+  unsigned headers_cap;
+  char *arena; /* inline_arena, or a block of its own */
   size_t used;
   size_t cap;
-  hs_header headers[]; /* max_header_count, then the arena */
+  hs_header inline_headers[HS_INLINE_HEADERS];
+  char inline_arena[HS_INLINE_ARENA];
 };
 
 /* ------------------------------------------------------------------------
@@ -149,15 +173,73 @@ static int hs_reject_at(wschat__handshake *hs, int status, const char *why,
   return 1;
 }
 
+/* Storing failed: the head is over the limit or, rarely, memory ran out
+ * while growing the arena (503: the request was fine, the server could not
+ * take it). */
 static int hs_reject_over_limit(wschat__handshake *hs) {
+  if (hs->is_oom)
+    return hs_reject_at(hs, 503, "out of memory", hs->chunk_end);
   return hs_reject_at(hs, 431, "request head too large", hs->chunk_end);
 }
 
+/* Move a string pointer from the old arena to the new one, if it is in
+ * the old one (path may also point to a literal). */
+static const char *hs_rebase(const char *p, const char *from, size_t used,
+                             char *to) {
+  if (p >= from && p < from + used)
+    return to + (p - from);
+  return p;
+}
+
+static bool hs_arena_grow(wschat__handshake *hs, size_t need) {
+  size_t limit = hs->cfg.max_header + 1;
+  size_t cap = hs->cap * 2;
+  char *arena;
+  if (need > limit)
+    return false;
+  if (cap < need)
+    cap = need;
+  if (cap > limit)
+    cap = limit;
+  if ((arena = hs->alloc.realloc_fn(NULL, cap)) == NULL) {
+    hs->is_oom = true;
+    return false;
+  }
+  memcpy(arena, hs->arena, hs->used);
+  hs->path = hs_rebase(hs->path, hs->arena, hs->used, arena);
+  hs->query = hs_rebase(hs->query, hs->arena, hs->used, arena);
+  if (hs->arena != hs->inline_arena)
+    hs->alloc.free_fn(hs->arena);
+  hs->arena = arena;
+  hs->cap = cap;
+  return true;
+}
+
 static bool hs_put(wschat__handshake *hs, const char *s, size_t n) {
-  if (n > hs->cap - hs->used)
+  if (n > hs->cap - hs->used && !hs_arena_grow(hs, hs->used + n))
     return false;
   memcpy(hs->arena + hs->used, s, n);
   hs->used += n;
+  return true;
+}
+
+/* One more header slot; false when memory ran out. */
+static bool hs_headers_reserve(wschat__handshake *hs) {
+  unsigned cap = hs->headers_cap * 2;
+  hs_header *h;
+  if (hs->n_headers < hs->headers_cap)
+    return true;
+  if (cap > hs->cfg.max_header_count)
+    cap = hs->cfg.max_header_count;
+  if ((h = hs->alloc.realloc_fn(NULL, cap * sizeof(*h))) == NULL) {
+    hs->is_oom = true;
+    return false;
+  }
+  memcpy(h, hs->headers, hs->n_headers * sizeof(*h));
+  if (hs->headers != hs->inline_headers)
+    hs->alloc.free_fn(hs->headers);
+  hs->headers = h;
+  hs->headers_cap = cap;
   return true;
 }
 
@@ -203,7 +285,7 @@ static bool hs_end_string(wschat__handshake *hs) {
     h = &hs->headers[hs->n_headers - 1];
     if (!hs_put(hs, "", 1))
       return false;
-    h->value = hs->used;
+    h->value = (uint32_t)hs->used;
     if (!hs_put(hs, "", 1))
       return false;
     hs->n_complete++;
@@ -254,8 +336,10 @@ static int hs_on_header_field(http_parser *p, const char *at, size_t len) {
     if (hs->n_headers >= hs->cfg.max_header_count)
       return hs_reject_at(hs, 431, "too many header lines",
                           (size_t)(at - hs->feed_base) + 1);
-    hs->headers[hs->n_headers].name = hs->used;
-    hs->headers[hs->n_headers].value = hs->used;
+    if (!hs_headers_reserve(hs))
+      return hs_reject_over_limit(hs);
+    hs->headers[hs->n_headers].name = (uint32_t)hs->used;
+    hs->headers[hs->n_headers].value = (uint32_t)hs->used;
     hs->n_headers++;
     hs->in = HS_IN_FIELD;
   }
@@ -275,7 +359,7 @@ static int hs_on_header_value(http_parser *p, const char *at, size_t len) {
   if (hs->in == HS_IN_FIELD) {
     if (!hs_put(hs, "", 1))
       return hs_reject_over_limit(hs);
-    h->value = hs->used;
+    h->value = (uint32_t)hs->used;
     hs->in = HS_IN_VALUE;
   }
   /* http-parser already skips leading OWS; doing it here too keeps the
@@ -448,28 +532,24 @@ static const http_parser_settings hs_settings = {
  * Life cycle and feeding
  * ---------------------------------------------------------------------- */
 
-wschat__handshake *wschat__handshake_new(const wschat__hs_config *cfg,
-                                         const wschat__allocator *alloc) {
-  wschat__handshake *hs;
-  size_t size = sizeof(*hs);
-  size_t count;
+/* Give back the blocks the arena and the header slots grew into. */
+static void hs_release_blocks(wschat__handshake *hs) {
+  if (hs->arena != hs->inline_arena)
+    hs->alloc.free_fn(hs->arena);
+  if (hs->headers != hs->inline_headers)
+    hs->alloc.free_fn(hs->headers);
+}
 
-  if (cfg == NULL || alloc == NULL || alloc->realloc_fn == NULL ||
-      alloc->free_fn == NULL || cfg->max_header > HS_API_MAX_HEADER)
-    return NULL;
-  count = cfg->max_header_count;
-  if (count > (SIZE_MAX - size) / sizeof(hs_header))
-    return NULL;
-  size += count * sizeof(hs_header);
-  if (cfg->max_header > SIZE_MAX - size - 1)
-    return NULL;
-  size += cfg->max_header + 1;
+static bool hs_config_ok(const wschat__hs_config *cfg) {
+  return cfg != NULL && cfg->max_header <= HS_API_MAX_HEADER &&
+         cfg->max_header_count <= UINT32_MAX / 2;
+}
 
-  hs = alloc->realloc_fn(NULL, size);
-  if (hs == NULL)
-    return NULL;
-  memset(hs, 0, sizeof(*hs));
-  hs->alloc = *alloc;
+/* A fresh parse; the allocator is kept. */
+static void hs_init(wschat__handshake *hs, const wschat__hs_config *cfg) {
+  wschat__allocator alloc = hs->alloc;
+  memset(hs, 0, offsetof(wschat__handshake, inline_headers));
+  hs->alloc = alloc;
   hs->cfg = *cfg;
   if (hs->cfg.subprotocols == NULL)
     hs->cfg.n_subprotocols = 0;
@@ -480,14 +560,44 @@ wschat__handshake *wschat__handshake_new(const wschat__hs_config *cfg,
   hs->method = "";
   hs->path = "";
   hs->query = "";
-  hs->arena = (char *)&hs->headers[count];
-  hs->cap = cfg->max_header + 1;
+  hs->headers = hs->inline_headers;
+  hs->headers_cap = HS_INLINE_HEADERS;
+  if (hs->headers_cap > cfg->max_header_count)
+    hs->headers_cap = cfg->max_header_count;
+  hs->arena = hs->inline_arena;
+  hs->cap = HS_INLINE_ARENA;
+  if (hs->cap > cfg->max_header + 1)
+    hs->cap = cfg->max_header + 1;
+}
+
+wschat__handshake *wschat__handshake_new(const wschat__hs_config *cfg,
+                                         const wschat__allocator *alloc) {
+  wschat__handshake *hs;
+  if (!hs_config_ok(cfg) || alloc == NULL || alloc->realloc_fn == NULL ||
+      alloc->free_fn == NULL)
+    return NULL;
+  hs = alloc->realloc_fn(NULL, sizeof(*hs));
+  if (hs == NULL)
+    return NULL;
+  hs->alloc = *alloc;
+  hs_init(hs, cfg);
   return hs;
 }
 
+int wschat__handshake_reset(wschat__handshake *hs,
+                            const wschat__hs_config *cfg) {
+  if (hs == NULL || !hs_config_ok(cfg))
+    return WSCHAT_EINVAL;
+  hs_release_blocks(hs);
+  hs_init(hs, cfg);
+  return 0;
+}
+
 void wschat__handshake_free(wschat__handshake *hs) {
-  if (hs != NULL)
+  if (hs != NULL) {
+    hs_release_blocks(hs);
     hs->alloc.free_fn(hs);
+  }
 }
 
 /* After a parser call that ran over the limit without a callback
@@ -637,17 +747,13 @@ const char *wschat__handshake_subprotocol(const wschat__handshake *hs) {
  * ---------------------------------------------------------------------- */
 
 int wschat__accept_key(const char *key, size_t key_len, char out[29]) {
-  unsigned char buf[HS_MAX_KEY + HS_GUID_LEN];
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int md_len = 0;
+  unsigned char md[SHA_DIGEST_LENGTH];
+  SHA_CTX ctx;
 
   if (key == NULL || out == NULL || key_len > HS_MAX_KEY)
     return WSCHAT_EINVAL;
-  memcpy(buf, key, key_len);
-  memcpy(buf + key_len, HS_GUID, HS_GUID_LEN);
-  if (EVP_Digest(buf, key_len + HS_GUID_LEN, md, &md_len, EVP_sha1(), NULL) !=
-          1 ||
-      md_len != 20)
+  if (SHA1_Init(&ctx) != 1 || SHA1_Update(&ctx, key, key_len) != 1 ||
+      SHA1_Update(&ctx, HS_GUID, HS_GUID_LEN) != 1 || SHA1_Final(md, &ctx) != 1)
     return WSCHAT_EINVAL;
   /* 20 bytes encode to 28 characters, and EVP_EncodeBlock adds the NUL. */
   EVP_EncodeBlock((unsigned char *)out, md, 20);

@@ -32,6 +32,11 @@ typedef struct wschat__handshake wschat__handshake;
 wschat__handshake *wschat__handshake_new(const wschat__hs_config *cfg,
                                          const wschat__allocator *alloc);
 void wschat__handshake_free(wschat__handshake *hs);
+/* Start a new parse with hs (a server keeps finished parsers for the next
+ * connection instead of freeing them): like free + new, but the parser's
+ * own block is kept. Returns 0 or WSCHAT_EINVAL. */
+int wschat__handshake_reset(wschat__handshake *hs,
+                            const wschat__hs_config *cfg);
 
 /*
  * Feed request bytes; any split of the request gives the same result.

@@ -351,11 +351,13 @@ static void naive_mask(uint8_t *p, size_t n, const uint8_t key[4],
 
 Test(frame_mask, every_offset_length_and_alignment_matches_naive_loop) {
   static const uint8_t key[4] = {0x12, 0xA5, 0x5A, 0xF0};
-  uint8_t want[48], got[48 + 8];
+  /* Lengths past 3 x 32 bytes: the 32-byte steps, the 8-byte steps and
+   * the byte tail all meet every offset and alignment. */
+  uint8_t want[112], got[112 + 8];
 
   for (size_t align = 0; align < 8; align++) {
     for (size_t offset = 0; offset < 4; offset++) {
-      for (size_t len = 0; len <= 40; len++) {
+      for (size_t len = 0; len <= 104; len++) {
         uint8_t *p = got + align;
         for (size_t i = 0; i < sizeof(want); i++)
           want[i] = (uint8_t)(i * 7 + 3);

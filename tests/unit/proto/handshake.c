@@ -54,7 +54,7 @@ static wschat__hs_config default_cfg(void) {
 /* A valid upgrade for "/chat" with the RFC 6455 section 1.2 key; `extra`
  * lines go before the blank line. */
 static char *upgrade_request(const char *target, const char *extra) {
-  static char buf[4096];
+  static char buf[16384];
   snprintf(buf, sizeof(buf),
            "GET %s HTTP/1.1\r\n"
            "Host: server.example.com\r\n"
@@ -1069,7 +1069,7 @@ Test(memory, free_releases_everything) {
   cr_assert_not_null(hs);
   cr_assert_eq(live_blocks, 1, "one allocation per parser");
   wschat__handshake_feed(hs, rfc_request, strlen(rfc_request), &consumed);
-  cr_assert_eq(live_blocks, 1, "no allocation while parsing");
+  cr_assert_eq(live_blocks, 1, "no allocation while parsing a usual head");
   wschat__handshake_free(hs);
   cr_assert_eq(live_blocks, 0);
 
@@ -1083,6 +1083,101 @@ Test(memory, free_releases_everything) {
   wschat__handshake_free(hs);
   cr_assert_eq(live_blocks, 0);
   wschat__handshake_free(NULL);
+}
+
+/* A head larger than the parser's inline room: the arena and the header
+ * slots move to blocks of their own, every split still agrees, and the
+ * path and query (stored before the move) still read right. */
+Test(memory, large_head_grows_and_frees) {
+  wschat__hs_config cfg = {8192, 64, NULL, NULL, 0};
+  char extra[6000];
+  char pad[2501];
+  const char *req;
+  size_t off = 0, consumed;
+  wschat__handshake *hs;
+  unsigned i;
+  memset(pad, 'p', sizeof(pad) - 1);
+  pad[sizeof(pad) - 1] = '\0';
+  for (i = 0; i < 40; i++)
+    off += (size_t)snprintf(extra + off, sizeof(extra) - off,
+                            "X-H%u: value-%u\r\n", i, i);
+  snprintf(extra + off, sizeof(extra) - off, "X-Pad: %s\r\n", pad);
+  req = upgrade_request("/chat?room=a&b=1", extra);
+  hs = parse_all_ways(&cfg, req, strlen(req), &consumed);
+  cr_assert_eq(wschat__handshake_state(hs), WSCHAT__HS_UPGRADE);
+  cr_assert_gt(live_blocks, 1, "a large head must leave the inline room");
+  cr_assert_str_eq(wschat__handshake_path(hs), "/chat");
+  cr_assert_str_eq(wschat__handshake_query(hs), "room=a&b=1");
+  cr_assert_str_eq(wschat__handshake_header(hs, "X-H0"), "value-0");
+  cr_assert_str_eq(wschat__handshake_header(hs, "x-h39"), "value-39");
+  cr_assert_str_eq(wschat__handshake_header(hs, "X-Pad"), pad);
+  cr_assert_str_eq(wschat__handshake_header(hs, "Sec-WebSocket-Key"),
+                   RFC_KEY);
+  wschat__handshake_free(hs);
+  cr_assert_eq(live_blocks, 0);
+}
+
+/* reset: a finished parser starts over, giving back what it grew. */
+Test(memory, reset_reuses_the_parser) {
+  wschat__hs_config cfg = default_cfg();
+  wschat__hs_config other = {4096, 32, "/other", NULL, 0};
+  char pad[3000];
+  char extra[3100];
+  size_t consumed;
+  const char *req;
+  wschat__handshake *hs = wschat__handshake_new(&cfg, &counting);
+  memset(pad, 'q', sizeof(pad) - 1);
+  pad[sizeof(pad) - 1] = '\0';
+  snprintf(extra, sizeof(extra), "X-Pad: %s\r\n", pad);
+  req = upgrade_request("/chat", extra);
+  wschat__handshake_feed(hs, req, strlen(req), &consumed);
+  cr_assert_eq(wschat__handshake_state(hs), WSCHAT__HS_UPGRADE);
+  cr_assert_eq(live_blocks, 2);
+  cr_assert_eq(wschat__handshake_reset(hs, &other), 0);
+  cr_assert_eq(live_blocks, 1, "reset gives the grown arena back");
+  cr_assert_eq(wschat__handshake_state(hs), WSCHAT__HS_MORE);
+  cr_assert_null(wschat__handshake_header(hs, "X-Pad"));
+  req = upgrade_request("/chat", "");
+  wschat__handshake_feed(hs, req, strlen(req), &consumed);
+  /* The new config applies: its path is /other. */
+  cr_assert_eq(wschat__handshake_state(hs), WSCHAT__HS_REJECT);
+  cr_assert_eq(wschat__handshake_status(hs), 404);
+  cr_assert_eq(wschat__handshake_reset(NULL, &cfg), WSCHAT_EINVAL);
+  cr_assert_eq(wschat__handshake_reset(hs, NULL), WSCHAT_EINVAL);
+  wschat__handshake_free(hs);
+  cr_assert_eq(live_blocks, 0);
+}
+
+/* Memory running out while the arena grows is the server's problem, not
+ * the request's: 503, and nothing leaks. */
+static int grow_budget;
+static void *budget_realloc(void *ptr, size_t size) {
+  if (ptr == NULL && grow_budget-- <= 0)
+    return NULL;
+  return counting_realloc(ptr, size);
+}
+
+Test(memory, out_of_memory_while_growing_is_503) {
+  static const wschat__allocator budget = {budget_realloc, counting_free};
+  wschat__hs_config cfg = default_cfg();
+  char pad[2000];
+  char extra[2100];
+  size_t consumed;
+  const char *req;
+  wschat__handshake *hs;
+  memset(pad, 'r', sizeof(pad) - 1);
+  pad[sizeof(pad) - 1] = '\0';
+  snprintf(extra, sizeof(extra), "X-Pad: %s\r\n", pad);
+  req = upgrade_request("/chat", extra);
+  grow_budget = 1; /* the parser itself, nothing more */
+  hs = wschat__handshake_new(&cfg, &budget);
+  cr_assert_not_null(hs);
+  wschat__handshake_feed(hs, req, strlen(req), &consumed);
+  cr_assert_eq(wschat__handshake_state(hs), WSCHAT__HS_REJECT);
+  cr_assert_eq(wschat__handshake_status(hs), 503);
+  cr_assert_str_eq(wschat__handshake_error(hs), "out of memory");
+  wschat__handshake_free(hs);
+  cr_assert_eq(live_blocks, 0);
 }
 
 Test(memory, out_of_memory_gives_null) {

@@ -313,3 +313,27 @@ Test(utf8, bad_at_may_be_null) {
   cr_assert_eq(wschat__utf8_feed(&u, (const uint8_t *)"\xC0\x80", 2, NULL), -1);
   cr_assert(wschat__utf8_is_complete(&u));
 }
+
+/* The ASCII fast path steps 32 and 8 bytes at a time: a bad byte, or a
+ * multi-byte sequence, at any position of a long ASCII run must still be
+ * found at exactly that position, for every alignment. */
+Test(utf8, long_ascii_runs_stop_at_the_exact_byte) {
+  uint8_t buf[140 + 8];
+  for (size_t align = 0; align < 8; align++) {
+    uint8_t *p = buf + align;
+    for (size_t at = 0; at < 140; at++) {
+      wschat__utf8 u;
+      size_t bad = 999;
+      memset(p, 'x', 140);
+      p[at] = 0xFF;
+      wschat__utf8_init(&u);
+      cr_assert_eq(wschat__utf8_feed(&u, p, 140, &bad), -1);
+      cr_assert_eq(bad, at, "align %zu at %zu: bad_at %zu", align, at, bad);
+      if (at + 2 <= 140) {
+        p[at] = 0xC3; /* é */
+        p[at + 1] = 0xA9;
+        cr_assert(wschat__utf8_valid(p, 140), "align %zu at %zu", align, at);
+      }
+    }
+  }
+}
