@@ -93,5 +93,7 @@ int main(int argc, char **argv) {
   fflush(stdout);
 
   wschat_server_run(server);
-  return wschat_server_free(server) == 0 ? 0 : 1;
+  if (wschat_server_free(server) != 0)
+    return 1;
+  return wschat_library_shutdown() == 0 ? 0 : 1;
 }

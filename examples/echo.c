@@ -45,6 +45,8 @@ static void usage(FILE *out) {
         "  --host ADDR              listen address (default 127.0.0.1)\n"
         "  --max-message BYTES      largest message (default 65536)\n"
         "  --max-connections N      connection limit (default 10000)\n"
+        "  --max-per-ip N           connections per client address\n"
+        "                           (default 0, no limit)\n"
         "  --max-queued BYTES       per-session output limit (default 1 MiB,\n"
         "                           or 2 x max-message + 1 MiB if larger)\n"
         "  --handshake-timeout MS   (default 10000)\n"
@@ -85,6 +87,7 @@ int main(int argc, char **argv) {
       {"host", required_argument, NULL, 'H'},
       {"max-message", required_argument, NULL, 'm'},
       {"max-connections", required_argument, NULL, 'c'},
+      {"max-per-ip", required_argument, NULL, 'I'},
       {"max-queued", required_argument, NULL, 'q'},
       {"handshake-timeout", required_argument, NULL, 'h'},
       {"close-timeout", required_argument, NULL, 'C'},
@@ -123,6 +126,11 @@ int main(int argc, char **argv) {
       check("--max-connections",
             wschat_server_set_max_connections(
                 server, parse_number("--max-connections", optarg, UINT_MAX)));
+      break;
+    case 'I':
+      check("--max-per-ip",
+            wschat_server_set_max_per_ip(
+                server, parse_number("--max-per-ip", optarg, UINT_MAX)));
       break;
     case 'q':
       is_max_queued_set = 1;
@@ -201,5 +209,6 @@ int main(int argc, char **argv) {
     uv_close((uv_handle_t *)&signals[i], NULL);
   uv_run(loop, UV_RUN_DEFAULT);
   uv_loop_close(loop);
+  check("library shutdown", wschat_library_shutdown());
   return 0;
 }

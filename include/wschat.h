@@ -128,8 +128,31 @@ WSCHAT_EXTERN int wschat_replace_allocator(wschat_malloc_func malloc_fn,
                                            wschat_free_func free_fn);
 
 /* Bytes currently allocated by libwschat through its allocator, all
- * servers together. Any thread. */
+ * servers together (the built-in chat protocol's buffers included; the
+ * JSON objects it parses and builds for a moment come from jansson's own
+ * allocator, which is process-wide and so left to the application). Any
+ * thread. */
 WSCHAT_EXTERN size_t wschat_live_bytes(void);
+
+/*
+ * Release the process-wide state libwschat holds, at exit or before
+ * unloading it, after every server has been freed (and every frame
+ * released). That state is the allocator: the default (the C library's)
+ * is restored, so that wschat_replace_allocator() may be called again.
+ * Servers keep their buffer pools and caches themselves, and
+ * wschat_server_free() releases them; OpenSSL (used for the handshake's
+ * SHA-1) frees its own global state when the process exits and its
+ * per-thread state when a thread ends, and is left alone here, since the
+ * application may use it too. libuv, jansson and http-parser hold no
+ * global memory on libwschat's behalf.
+ *
+ * Returns 0, or WSCHAT_EBUSY, changing nothing, while libwschat memory
+ * is still allocated (wschat_live_bytes() says how much): a server not
+ * freed or a frame not released, which a program can report as a leak.
+ * The library may be used again after it returns. From one thread, with
+ * no other libwschat call running.
+ */
+WSCHAT_EXTERN int wschat_library_shutdown(void);
 
 /* ------------------------------------------------------------------------
  * Handles, message types, close codes
@@ -227,6 +250,20 @@ typedef int (*wschat_origin_cb)(wschat_server *server,
 typedef void (*wschat_http_cb)(wschat_server *server,
                                wschat_http_request *request, void *userdata);
 
+/*
+ * The server cannot take new connections: err is UV_EMFILE or UV_ENFILE
+ * when the process or the system is out of file descriptors, or another
+ * libuv error accept(2) returned. Called once per burst: for the first
+ * failure after connections were being accepted normally, not for each
+ * connection refused while it lasts. Connections arriving meanwhile are
+ * shed (accepted into a descriptor kept in reserve and closed at once,
+ * so the listener neither spins nor leaves them hanging); sessions
+ * already open are not affected. For logging: the server recovers by
+ * itself once descriptors are freed.
+ */
+typedef void (*wschat_accept_error_cb)(wschat_server *server, int err,
+                                       void *userdata);
+
 /* ------------------------------------------------------------------------
  * Server
  * ---------------------------------------------------------------------- */
@@ -266,6 +303,8 @@ WSCHAT_EXTERN void wschat_server_on_pong(wschat_server *s, wschat_pong_cb cb);
 WSCHAT_EXTERN void wschat_server_on_origin(wschat_server *s,
                                            wschat_origin_cb cb);
 WSCHAT_EXTERN void wschat_server_on_http(wschat_server *s, wschat_http_cb cb);
+WSCHAT_EXTERN void wschat_server_on_accept_error(wschat_server *s,
+                                                 wschat_accept_error_cb cb);
 
 /*
  * Options. Each setter returns 0 or WSCHAT_EINVAL for a value out of its
@@ -295,6 +334,16 @@ WSCHAT_EXTERN int wschat_server_set_max_header_count(wschat_server *s,
  * 1..10000000. */
 WSCHAT_EXTERN int wschat_server_set_max_connections(wschat_server *s,
                                                     unsigned count);
+
+/* Most simultaneous connections from one client address (IPv4, or IPv6;
+ * an IPv4-mapped IPv6 address counts as its IPv4 address). One more is
+ * answered 503 Service Unavailable ("too many connections from this
+ * address") and closed; the count drops when a connection's socket
+ * closes. Default 0, no per-address limit: behind a reverse proxy every
+ * client has the proxy's address, so a default limit would cap the whole
+ * server. Set it when clients connect directly. 0..10000000. */
+WSCHAT_EXTERN int wschat_server_set_max_per_ip(wschat_server *s,
+                                               unsigned count);
 
 /* Bytes of output a session may have left unsent at the end of a loop
  * turn, after the socket took what it could; more closes the session with

@@ -5,8 +5,9 @@
  *   wschatd [--host ADDR] [--port N] [--web-root DIR] [--history N]
  *           [--max-text BYTES] [--presence-limit N] [--max-message BYTES]
  *           [--rate N]
- *           [--max-connections N] [--allow-origin ORIGIN]...
- *           [--idle-timeout MS] [--log-level LEVEL]
+ *           [--max-connections N] [--max-per-ip N]
+ *           [--allow-origin ORIGIN]... [--idle-timeout MS]
+ *           [--handshake-timeout MS] [--log-level LEVEL]
  *
  * It has no protocol logic of its own: every flag becomes a call of one of
  * the library's public setters. When ready it prints
@@ -54,8 +55,10 @@ enum {
   OPT_MAX_MESSAGE,
   OPT_RATE,
   OPT_MAX_CONNECTIONS,
+  OPT_MAX_PER_IP,
   OPT_ALLOW_ORIGIN,
   OPT_IDLE_TIMEOUT,
+  OPT_HANDSHAKE_TIMEOUT,
   OPT_LOG_LEVEL,
   OPT_VERSION,
   OPT_HELP
@@ -71,8 +74,10 @@ static const struct option options[] = {
     {"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
     {"rate", required_argument, NULL, OPT_RATE},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+    {"max-per-ip", required_argument, NULL, OPT_MAX_PER_IP},
     {"allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN},
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+    {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, OPT_HELP},
@@ -95,7 +100,9 @@ typedef struct {
   setting max_message;
   setting rate;
   setting max_connections;
+  setting max_per_ip;
   setting idle_timeout;
+  setting handshake_timeout;
 } config;
 
 static uv_signal_t signals[2]; /* SIGINT, SIGTERM */
@@ -122,12 +129,17 @@ static void usage(FILE *out) {
       "  --rate N                 messages per second per session, burst 2N;\n"
       "                           0 turns limiting off (default 20)\n"
       "  --max-connections N      connection limit (default 10000)\n"
+      "  --max-per-ip N           connections per client address; 0 means\n"
+      "                           no limit (default 0: behind a proxy every\n"
+      "                           client has the proxy's address)\n"
       "  --allow-origin ORIGIN    also accept WebSocket clients from ORIGIN\n"
       "                           (repeatable; * accepts any). Clients\n"
       "                           without Origin and same-origin pages are\n"
       "                           always accepted\n"
       "  --idle-timeout MS        close sessions silent this long\n"
       "                           (default 0, off)\n"
+      "  --handshake-timeout MS   time a client has to send its request\n"
+      "                           head (default 10000)\n"
       "  --log-level LEVEL        error, warn, info or debug (default info)\n"
       "  --version                print the version and exit\n"
       "  --help                   print this help and exit\n",
@@ -260,6 +272,13 @@ static void parse_flags(int argc, char **argv, config *cfg) {
       parse_setting(&cfg->max_connections, "--max-connections", optarg, 1,
                     10000000);
       break;
+    case OPT_MAX_PER_IP:
+      parse_setting(&cfg->max_per_ip, "--max-per-ip", optarg, 0, 10000000);
+      break;
+    case OPT_HANDSHAKE_TIMEOUT:
+      parse_setting(&cfg->handshake_timeout, "--handshake-timeout", optarg, 1,
+                    3600000);
+      break;
     case OPT_ALLOW_ORIGIN:
       if (!wschatd_origin_is_valid(optarg))
         die_usage("--allow-origin",
@@ -332,6 +351,24 @@ static void apply_settings(wschat_server *server, const config *cfg) {
   if ((s = &cfg->idle_timeout)->is_set)
     check_setter("--idle-timeout", s,
                  wschat_server_set_idle_timeout(server, (unsigned)s->value));
+  if ((s = &cfg->max_per_ip)->is_set)
+    check_setter("--max-per-ip", s,
+                 wschat_server_set_max_per_ip(server, (unsigned)s->value));
+  if ((s = &cfg->handshake_timeout)->is_set)
+    check_setter(
+        "--handshake-timeout", s,
+        wschat_server_set_handshake_timeout(server, (unsigned)s->value));
+}
+
+/* Accepting stopped working (out of descriptors, usually): one line per
+ * burst, which the library guarantees. */
+static void on_accept_error(wschat_server *server, int err, void *userdata) {
+  (void)server;
+  (void)userdata;
+  wschatd_log(WSCHATD_LOG_ERROR,
+              "cannot accept connections: %s (%s); new connections are "
+              "closed until descriptors are free",
+              wschat_strerror(err), wschat_err_name(err));
 }
 
 /* Open the web root: --web-root's (exit 2 when it cannot be opened), else
@@ -439,6 +476,7 @@ int main(int argc, char **argv) {
   wschatd_http_configure(root_fd, CHAT_PATH);
   wschat_server_on_http(server, wschatd_http_handle);
   wschat_server_on_origin(server, wschatd_origin_check);
+  wschat_server_on_accept_error(server, on_accept_error);
 
   rc = wschat_server_listen(server, cfg.host, cfg.port);
   if (rc < 0) {
@@ -486,6 +524,14 @@ int main(int argc, char **argv) {
   if (rc < 0) {
     wschatd_log(WSCHATD_LOG_ERROR, "stop did not complete: %s",
                 wschat_strerror(rc));
+    return 1;
+  }
+  /* With the server freed no library memory may remain: anything left is
+   * a leak, reported as a failed exit. */
+  if (wschat_library_shutdown() < 0) {
+    wschatd_log(WSCHATD_LOG_ERROR,
+                "%zu bytes of libwschat memory still allocated at exit",
+                wschat_live_bytes());
     return 1;
   }
   wschatd_log(WSCHATD_LOG_INFO, "stopped");

@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "chat/message.h"
+#include "core/alloc.h"
 #include "wschat.h"
 
 /* Only for srv->chat and srv->chat_free. */
@@ -101,7 +102,7 @@ void wschat__chat_buf_init(wschat__chat_buf *b) {
 }
 
 void wschat__chat_buf_free(wschat__chat_buf *b) {
-  free(b->data);
+  wschat__free(b->data);
   wschat__chat_buf_init(b);
 }
 
@@ -121,7 +122,7 @@ static int buf_reserve(wschat__chat_buf *b, size_t n) {
       cap = need;
       break;
     }
-  if ((p = realloc(b->data, cap)) == NULL)
+  if ((p = wschat__realloc(b->data, cap)) == NULL)
     goto fail;
   b->data = p;
   b->cap = cap;
@@ -703,8 +704,8 @@ typedef struct chat_state {
 static void chat_state_free(void *p) {
   chat_state *st = p;
   if (st != NULL)
-    free(st->server_name);
-  free(st);
+    wschat__free(st->server_name);
+  wschat__free(st);
 }
 
 /* The server's chat state, or NULL when chat is not enabled: the hook
@@ -897,7 +898,7 @@ static void room_list_add(wschat_room *r, void *arg) {
     return;
   if (l->count == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 8;
-    if ((p = realloc(l->rooms, cap * sizeof(*p))) == NULL) {
+    if ((p = wschat__realloc(l->rooms, cap * sizeof(*p))) == NULL) {
       l->is_failed = 1;
       return;
     }
@@ -932,7 +933,7 @@ static void announce_rename(wschat_session *s, const char *old_name) {
   memset(&w, 0, sizeof(w));
   wschat_session_foreach_room(s, room_list_add, &w.rooms);
   if (w.rooms.is_failed) {
-    free(w.rooms.rooms);
+    wschat__free(w.rooms.rooms);
     fail_internal(s);
     return;
   }
@@ -943,7 +944,7 @@ static void announce_rename(wschat_session *s, const char *old_name) {
   for (w.current = 0; w.current < w.rooms.count; w.current++)
     wschat_room_foreach_member(w.rooms.rooms[w.current], rename_member_cb, &w);
   event_free(&w.ev);
-  free(w.rooms.rooms);
+  wschat__free(w.rooms.rooms);
 }
 
 /* Rename s; 0, or the protocol's error. old (33 bytes) gets the previous
@@ -984,7 +985,7 @@ static void name_list_add(wschat_session *s, void *arg) {
     return;
   if (l->count == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 16;
-    if ((p = realloc(l->names, cap * sizeof(*p))) == NULL) {
+    if ((p = wschat__realloc(l->names, cap * sizeof(*p))) == NULL) {
       l->is_failed = 1;
       return;
     }
@@ -1005,7 +1006,7 @@ static int room_names(wschat_room *r, size_t max, name_list *l) {
   if (r != NULL)
     wschat_room_foreach_member(r, name_list_add, l);
   if (l->is_failed) {
-    free(l->names);
+    wschat__free(l->names);
     return -1;
   }
   wschat__chat_sort_names(l->names, l->count);
@@ -1027,7 +1028,7 @@ static void count_list_add(wschat_room *r, void *arg) {
     return;
   if (l->count == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 16;
-    if ((p = realloc(l->rooms, cap * sizeof(*p))) == NULL) {
+    if ((p = wschat__realloc(l->rooms, cap * sizeof(*p))) == NULL) {
       l->is_failed = 1;
       return;
     }
@@ -1044,7 +1045,7 @@ static int server_rooms(wschat_server *srv, count_list *l) {
   memset(l, 0, sizeof(*l));
   wschat_server_foreach_room(srv, count_list_add, l);
   if (l->is_failed) {
-    free(l->rooms);
+    wschat__free(l->rooms);
     return -1;
   }
   return 0;
@@ -1082,7 +1083,7 @@ static void send_members(wschat_session *s, wschat_room *r,
   }
   wschat__chat_buf_init(&b);
   wschat__chat_json_members(&b, room_name, l.names, l.count, l.total);
-  free(l.names);
+  wschat__free(l.names);
   send_buf(s, &b);
 }
 
@@ -1123,7 +1124,7 @@ static void history_size_cb(wschat_room *r, uint64_t id, const char *data,
     hs->first_id = id;
   if (hs->count == hs->cap) {
     size_t cap = hs->cap ? hs->cap * 2 : 64;
-    size_t *grown = realloc(hs->len, cap * sizeof(*grown));
+    size_t *grown = wschat__realloc(hs->len, cap * sizeof(*grown));
     if (grown == NULL) {
       hs->is_oom = 1;
       return;
@@ -1155,7 +1156,7 @@ static uint64_t history_fit(wschat_session *s, wschat_room *r, uint64_t after,
     *is_cut = 1;
     after = hs.first_id + (hs.count - keep) - 1;
   }
-  free(hs.len);
+  wschat__free(hs.len);
   return after;
 }
 
@@ -1300,7 +1301,7 @@ static void json_rooms(wschat_session *s, const wschat__chat_req *req) {
   }
   wschat__chat_buf_init(&b);
   wschat__chat_json_rooms(&b, l.rooms, l.count);
-  free(l.rooms);
+  wschat__free(l.rooms);
   send_buf(s, &b);
 }
 
@@ -1463,7 +1464,7 @@ static void text_who(wschat_session *s) {
   }
   wschat__chat_buf_init(&b);
   wschat__text_who(&b, wschat_room_name(r), l.names, l.count, l.total);
-  free(l.names);
+  wschat__free(l.names);
   send_buf(s, &b);
 }
 
@@ -1476,7 +1477,7 @@ static void text_rooms(wschat_session *s) {
   }
   wschat__chat_buf_init(&b);
   wschat__text_rooms(&b, l.rooms, l.count);
-  free(l.rooms);
+  wschat__free(l.rooms);
   send_buf(s, &b);
 }
 
@@ -1608,7 +1609,7 @@ static void chat_on_close(wschat_session *s, int code, const char *reason,
 static char *default_server_name(void) {
   const char *v = wschat_version_string();
   size_t n = sizeof("libwschat/") + strlen(v);
-  char *p = malloc(n);
+  char *p = wschat__malloc(n);
   if (p != NULL)
     snprintf(p, n, "libwschat/%s", v);
   return p;
@@ -1623,9 +1624,9 @@ int wschat_chat_enable(wschat_server *srv) {
   if (wschat_server_port(srv) != WSCHAT_ENOTLISTENING)
     return WSCHAT_EBUSY;
   if ((st = chat_state_of(srv)) == NULL) {
-    if ((st = calloc(1, sizeof(*st))) == NULL ||
+    if ((st = wschat__calloc(1, sizeof(*st))) == NULL ||
         (st->server_name = default_server_name()) == NULL) {
-      free(st);
+      wschat__free(st);
       return WSCHAT_ENOMEM;
     }
     st->max_text = WSCHAT__CHAT_TEXT_DEFAULT;
@@ -1671,9 +1672,9 @@ int wschat_chat_set_server_name(wschat_server *srv, const char *name) {
   if ((check = json_string(name)) == NULL)
     return WSCHAT_EINVAL;
   json_decref(check);
-  if ((copy = strdup(name)) == NULL)
+  if ((copy = wschat__strdup(name)) == NULL)
     return WSCHAT_ENOMEM;
-  free(st->server_name);
+  wschat__free(st->server_name);
   st->server_name = copy;
   return 0;
 }

@@ -4,9 +4,11 @@
  * and the name rules. Nothing here touches a server or a session, so
  * tests/unit/chat/message.c (and a fuzzer) can drive each function alone.
  *
- * Every encoder appends to a wschat__chat_buf, whose memory comes from
- * malloc(): the chat layer is a user of the public API, so it does not
- * use the library's internal allocator.
+ * Every encoder appends to a wschat__chat_buf. Its memory, like all the
+ * chat layer's own, comes from the library's allocator, so that
+ * wschat_live_bytes() and wschat_replace_allocator() cover it; jansson's
+ * short-lived objects come from jansson's allocator, which is
+ * process-wide and left to the application.
  */
 #ifndef WSCHAT_CHAT_MESSAGE_H
 #define WSCHAT_CHAT_MESSAGE_H

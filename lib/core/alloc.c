@@ -32,6 +32,16 @@ size_t wschat_live_bytes(void) {
   return atomic_load_explicit(&live_bytes, memory_order_relaxed);
 }
 
+/* The allocator is the only process-wide state (see wschat.h). */
+int wschat_library_shutdown(void) {
+  if (atomic_load(&live_bytes) != 0)
+    return WSCHAT_EBUSY;
+  user_malloc = malloc;
+  user_realloc = realloc;
+  user_free = free;
+  return 0;
+}
+
 void *wschat__malloc(size_t size) {
   block_header *h;
   if (size > SIZE_MAX - sizeof(*h))

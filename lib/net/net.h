@@ -6,9 +6,11 @@
 #define WSCHAT_NET_NET_H
 
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "core/strmap.h"
+#include "net/iplimit.h"
 #include "net/wbuf.h"
 #include "proto/fragment.h"
 #include "proto/handshake.h"
@@ -52,8 +54,9 @@ static inline void wschat__link_remove(wschat__link *l) {
  * ran at less than half the speed with a 256-chunk pool); chunks a sweep
  * interval did not need are given back (server_on_sweep). */
 #define WSCHAT__CHUNK_POOL_MAX 1024
-/* Frames up to this size are copied into a chunk; larger ones get a wbuf
- * of their own. */
+/* Frames up to this size are copied into the server's current chunk
+ * (shared by every session that writes during a turn); larger ones get a
+ * wbuf of their own. */
 #define WSCHAT__COALESCE_MAX (WSCHAT__CHUNK_SIZE / 2)
 /* Connections over the limit that are still being sent their 503. */
 #define WSCHAT__MAX_REJECTING 64
@@ -61,6 +64,15 @@ static inline void wschat__link_remove(wschat__link *l) {
 #define WSCHAT__STOP_TIMEOUT 1000
 /* iovecs handed to one write call. */
 #define WSCHAT__IOV_BATCH 64
+/* A session's write queue starts with this many segments; a queue of this
+ * size that empties goes back to the server's pool, so an idle session
+ * holds none and a busy one does not malloc per turn. */
+#define WSCHAT__QUEUE_INITIAL 8
+#define WSCHAT__QUEUE_POOL_MAX 1024
+/* Finished handshake parsers kept for the next connections: a burst of
+ * connections reuses a few instead of scattering freed blocks among the
+ * sessions that outlive them. */
+#define WSCHAT__HS_POOL_MAX 64
 
 typedef enum wschat__session_state {
   WSCHAT__S_HANDSHAKE,  /* reading the request head */
@@ -92,34 +104,24 @@ struct wschat_http_request {
   int responded;
 };
 
+/* Field order packs the structure without holes (it is most of an idle
+ * connection's memory): pointers and 64-bit fields first, then the
+ * 32-bit, then the bytes. */
 struct wschat_session {
   uv_tcp_t tcp; /* first, so a uv_handle_t* is the session */
   wschat_server *server;
   wschat__link node;  /* server->sessions */
   wschat__link dirty; /* server->dirty: output to flush this turn */
-  wschat__session_state state;
   uint64_t id;
   void *userdata;
-
-  unsigned is_open_reported : 1;  /* on_open ran */
-  unsigned is_close_reported : 1; /* on_close ran */
-  unsigned is_rejecting : 1;      /* counted in server->nrejecting */
-  unsigned is_slow : 1;           /* output passed max_queued */
-  unsigned is_shutdown_sent : 1;  /* uv_shutdown() issued */
-  unsigned is_eof : 1;            /* the peer closed its side */
-  unsigned is_peer_closed : 1;    /* the peer's close frame arrived */
 
   uint64_t deadline;  /* handshake / close / drain deadline (loop ms) */
   uint64_t last_rx;   /* loop ms of the last bytes received */
   uint64_t last_ping; /* loop ms of the last keepalive ping */
 
-  /* Our close: its code and reason, for on_close. */
-  int close_code;
-  char *close_reason;
-  size_t close_reason_len;
+  char *close_reason; /* our close's reason, for on_close */
 
   wschat__handshake *hs;   /* while handshaking */
-  const char *path;        /* after the upgrade: server->path, or info */
   char *info;              /* a copy of the path when the server has none */
   const char *subprotocol; /* in server->subprotocols, fixed while open */
 
@@ -133,15 +135,29 @@ struct wschat_session {
   uint32_t q_cap;
   uint32_t inflight;
   uint64_t queued_bytes; /* unsent bytes, in flight included */
-  wschat__wbuf *chunk;   /* where small frames are being coalesced */
 
   wschat__wreq *wreq; /* the write in flight, or NULL */
 
   /* Chat state (lib/chat/room.c). */
-  char name[33];      /* "" until on_open */
   wschat__link rooms; /* wschat__membership.session_node, join order */
   double rate_tokens;
   uint64_t rate_refill; /* loop ms of the last refill */
+
+  wschat__ipkey ip_key; /* the peer's address, when counted */
+  char name[33];        /* "" until on_open */
+
+  uint8_t state;            /* wschat__session_state */
+  uint8_t close_reason_len; /* at most 123 */
+  int16_t close_code;       /* our close's code, 0 for none */
+  unsigned is_open_reported : 1;  /* on_open ran */
+  unsigned is_close_reported : 1; /* on_close ran */
+  unsigned is_rejecting : 1;      /* counted in server->nrejecting */
+  unsigned is_slow : 1;           /* output passed max_queued */
+  unsigned is_shutdown_sent : 1;  /* uv_shutdown() issued */
+  unsigned is_eof : 1;            /* the peer closed its side */
+  unsigned is_peer_closed : 1;    /* the peer's close frame arrived */
+  unsigned is_ip_counted : 1;     /* counted in server->iplimit */
+  unsigned is_ip_rejected : 1;    /* rejecting: over max_per_ip */
 };
 
 /* A session's place in a room: in the room's member array and in the
@@ -164,12 +180,14 @@ struct wschat_server {
   wschat_pong_cb on_pong;
   wschat_origin_cb on_origin;
   wschat_http_cb on_http;
+  wschat_accept_error_cb on_accept_error;
 
   /* Options. */
   uint64_t max_message;
   size_t max_header;
   unsigned max_header_count;
   unsigned max_connections;
+  unsigned max_per_ip; /* 0: no per-address limit */
   uint64_t max_queued;
   unsigned handshake_timeout;
   unsigned close_timeout;
@@ -196,6 +214,9 @@ struct wschat_server {
   wschat__link dirty;
   unsigned nsessions;
   unsigned nrejecting;
+  wschat__iplimit iplimit; /* connections per client address */
+  int is_accept_failing;   /* accepts fail or will: reported once */
+  rlim_t nofile_limit;     /* RLIMIT_NOFILE when listening started */
   uint64_t next_session_id;
 
   /* Chat state (lib/chat/room.c). */
@@ -219,9 +240,16 @@ struct wschat_server {
 
   uint8_t *read_buf; /* loop-wide: one read is consumed before the next */
   int is_read_buf_busy;
+  wschat__wbuf *chunk; /* where small frames are being coalesced */
   wschat__wbuf *pool[WSCHAT__CHUNK_POOL_MAX];
   unsigned npool;
   unsigned npool_min; /* fewest pooled since the last sweep */
+  wschat__out_seg *queue_pool[WSCHAT__QUEUE_POOL_MAX]; /* initial-size */
+  unsigned nqueue_pool;
+  unsigned nqueue_pool_min;
+  wschat__handshake *hs_pool[WSCHAT__HS_POOL_MAX];
+  unsigned nhs_pool;
+  unsigned nhs_pool_min;
 };
 
 /* session.c */
@@ -230,6 +258,8 @@ void wschat__session_start(wschat_session *s);
 void wschat__session_flush(wschat_session *s);
 void wschat__session_sweep(wschat_session *s, uint64_t now);
 void wschat__session_shutdown(wschat_session *s);
+/* Close a session that never started (nothing is reported). */
+void wschat__session_close_now(wschat_session *s);
 /* End of a loop turn: slow-consumer policy, then flush. */
 void wschat__session_turn_end(wschat_session *s);
 /* Queue a reference to wb[off, off+len) (a broadcast frame). */
@@ -252,5 +282,11 @@ wschat__wreq *wschat__server_wreq_get(wschat_server *srv);
 void wschat__server_wreq_put(wschat_server *srv, wschat__wreq *wreq);
 wschat__wbuf *wschat__server_chunk_get(wschat_server *srv);
 void wschat__server_chunk_put(wschat_server *srv, wschat__wbuf *wb);
+/* A write queue of WSCHAT__QUEUE_INITIAL segments, and back. */
+wschat__out_seg *wschat__server_queue_get(wschat_server *srv);
+void wschat__server_queue_put(wschat_server *srv, wschat__out_seg *q);
+/* A handshake parser set up for this server's options, and back. */
+wschat__handshake *wschat__server_hs_get(wschat_server *srv);
+void wschat__server_hs_put(wschat_server *srv, wschat__handshake *hs);
 
 #endif

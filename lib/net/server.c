@@ -8,10 +8,14 @@
  * idle handle that keeps the loop from blocking in poll while output is
  * pending, and an async handle that lets any thread stop the server.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "net/net.h"
@@ -54,6 +58,7 @@ wschat_server *wschat_server_new(uv_loop_t *loop) {
   memcpy(srv->close_codes, default_close_codes, sizeof(srv->close_codes));
   wschat__link_init(&srv->sessions);
   wschat__link_init(&srv->dirty);
+  wschat__iplimit_init(&srv->iplimit);
   wschat__chat_server_init(srv);
   atomic_init(&srv->is_stop_requested, RUN_NONE);
   return srv;
@@ -83,14 +88,21 @@ int wschat_server_free(wschat_server *srv) {
   if (srv->chat_free != NULL)
     srv->chat_free(srv->chat);
   wschat__chat_server_free(srv);
+  if (srv->chunk != NULL)
+    wschat__wbuf_unref(srv->chunk);
   while (srv->npool > 0)
     wschat__wbuf_unref(srv->pool[--srv->npool]);
+  while (srv->nqueue_pool > 0)
+    wschat__free(srv->queue_pool[--srv->nqueue_pool]);
+  while (srv->nhs_pool > 0)
+    wschat__handshake_free(srv->hs_pool[--srv->nhs_pool]);
   while (srv->wreq_free != NULL) {
     wschat__wreq *w = srv->wreq_free;
     srv->wreq_free = w->next_free;
     wschat__free(w);
   }
   wschat__free(srv->read_buf);
+  wschat__iplimit_free(&srv->iplimit);
   server_free_options(srv);
   if (srv->own_loop != NULL) {
     uv_loop_close(srv->own_loop);
@@ -123,6 +135,10 @@ void wschat_server_on_origin(wschat_server *srv, wschat_origin_cb cb) {
 }
 void wschat_server_on_http(wschat_server *srv, wschat_http_cb cb) {
   srv->on_http = cb;
+}
+void wschat_server_on_accept_error(wschat_server *srv,
+                                   wschat_accept_error_cb cb) {
+  srv->on_accept_error = cb;
 }
 
 /* The sweep runs often enough to honour the shortest configured timeout
@@ -164,6 +180,7 @@ SETTER_RANGE(wschat_server_set_max_header_count, max_header_count, unsigned, 1,
              1024)
 SETTER_RANGE(wschat_server_set_max_connections, max_connections, unsigned, 1,
              10000000)
+SETTER_RANGE(wschat_server_set_max_per_ip, max_per_ip, unsigned, 0, 10000000)
 SETTER_RANGE(wschat_server_set_max_queued, max_queued, uint64_t, 1024,
              (uint64_t)1 << 62)
 SETTER_RANGE(wschat_server_set_handshake_timeout, handshake_timeout, unsigned,
@@ -315,6 +332,63 @@ void wschat__server_chunk_put(wschat_server *srv, wschat__wbuf *wb) {
 }
 
 /* ------------------------------------------------------------------------
+ * Pools of write queues and handshake parsers
+ * ---------------------------------------------------------------------- */
+
+wschat__out_seg *wschat__server_queue_get(wschat_server *srv) {
+  if (srv->nqueue_pool > 0) {
+    wschat__out_seg *q = srv->queue_pool[--srv->nqueue_pool];
+    if (srv->nqueue_pool < srv->nqueue_pool_min)
+      srv->nqueue_pool_min = srv->nqueue_pool;
+    return q;
+  }
+  return wschat__malloc(sizeof(wschat__out_seg) * WSCHAT__QUEUE_INITIAL);
+}
+
+void wschat__server_queue_put(wschat_server *srv, wschat__out_seg *q) {
+  if (srv->nqueue_pool < WSCHAT__QUEUE_POOL_MAX)
+    srv->queue_pool[srv->nqueue_pool++] = q;
+  else
+    wschat__free(q);
+}
+
+static void server_hs_config(const wschat_server *srv,
+                             wschat__hs_config *cfg) {
+  cfg->max_header = srv->max_header;
+  cfg->max_header_count = srv->max_header_count;
+  cfg->path = srv->path;
+  cfg->subprotocols = (const char *const *)srv->subprotocols;
+  cfg->n_subprotocols = srv->n_subprotocols;
+}
+
+wschat__handshake *wschat__server_hs_get(wschat_server *srv) {
+  wschat__hs_config cfg;
+  server_hs_config(srv, &cfg);
+  if (srv->nhs_pool > 0) {
+    wschat__handshake *hs = srv->hs_pool[--srv->nhs_pool];
+    if (srv->nhs_pool < srv->nhs_pool_min)
+      srv->nhs_pool_min = srv->nhs_pool;
+    if (wschat__handshake_reset(hs, &cfg) == 0)
+      return hs;
+    wschat__handshake_free(hs);
+  }
+  return wschat__handshake_new(&cfg, &wschat__allocator_default);
+}
+
+void wschat__server_hs_put(wschat_server *srv, wschat__handshake *hs) {
+  wschat__hs_config cfg;
+  if (hs == NULL)
+    return;
+  server_hs_config(srv, &cfg);
+  /* Reset now, so that a pooled parser holds no grown block. */
+  if (srv->nhs_pool < WSCHAT__HS_POOL_MAX &&
+      wschat__handshake_reset(hs, &cfg) == 0)
+    srv->hs_pool[srv->nhs_pool++] = hs;
+  else
+    wschat__handshake_free(hs);
+}
+
+/* ------------------------------------------------------------------------
  * Loop plumbing
  * ---------------------------------------------------------------------- */
 
@@ -362,6 +436,8 @@ void wschat__server_session_gone(wschat_server *srv, wschat_session *s) {
   srv->nsessions--;
   if (s->is_rejecting)
     srv->nrejecting--;
+  if (s->is_ip_counted)
+    wschat__iplimit_release(&srv->iplimit, &s->ip_key);
   server_maybe_finish_stop(srv);
 }
 
@@ -385,6 +461,14 @@ static void server_trim_pool(wschat_server *srv) {
   while (n-- > 0 && srv->npool > 0)
     wschat__wbuf_unref(srv->pool[--srv->npool]);
   srv->npool_min = srv->npool;
+  n = srv->nqueue_pool_min / 2;
+  while (n-- > 0 && srv->nqueue_pool > 0)
+    wschat__free(srv->queue_pool[--srv->nqueue_pool]);
+  srv->nqueue_pool_min = srv->nqueue_pool;
+  n = srv->nhs_pool_min / 2;
+  while (n-- > 0 && srv->nhs_pool > 0)
+    wschat__handshake_free(srv->hs_pool[--srv->nhs_pool]);
+  srv->nhs_pool_min = srv->nhs_pool;
 }
 
 static void server_on_sweep(uv_timer_t *timer) {
@@ -430,12 +514,90 @@ static void server_discard_connection(wschat_server *srv) {
   uv_close((uv_handle_t *)tcp, server_on_discard_closed);
 }
 
+/*
+ * Descriptor exhaustion. libuv keeps one descriptor in reserve per loop:
+ * when accept(2) fails with EMFILE or ENFILE it closes the reserve,
+ * accepts the pending connections and closes them at once, and opens the
+ * reserve again, so a full process sheds new connections instead of
+ * leaving them in the backlog (where the listener would report them
+ * readable again and again: a busy loop). It does that without telling
+ * the application, so the server checks whether a descriptor is still
+ * free, with a dup of the listener's: when none is, the next connections
+ * will be shed, and the application hears of it once
+ * (wschat_accept_error_cb) until an accept finds room again. The check
+ * costs two system calls, so it runs only when it can matter: after an
+ * accept whose descriptor lies within 16 of RLIMIT_NOFILE (the kernel
+ * hands out the lowest free number, so every lower one is taken), and
+ * after each accept while a failure is being reported, to see it end. Errors
+ * libuv does report (its reserve could not be reopened, ENOMEM, ...) are
+ * reported the same way, once per burst.
+ */
+static void server_note_accept_error(wschat_server *srv, int err) {
+  if (srv->is_accept_failing)
+    return;
+  srv->is_accept_failing = 1;
+  if (srv->on_accept_error != NULL)
+    srv->on_accept_error(srv, err, srv->userdata);
+}
+
+static void server_check_descriptors(wschat_server *srv, wschat_session *s) {
+  uv_os_fd_t lfd, sfd;
+  int fd;
+  if (!srv->is_accept_failing &&
+      (srv->nofile_limit == 0 ||
+       uv_fileno((uv_handle_t *)&s->tcp, &sfd) != 0 ||
+       (rlim_t)sfd + 16 < srv->nofile_limit))
+    return;
+  if (uv_fileno((uv_handle_t *)&srv->listener, &lfd) != 0)
+    return;
+  fd = fcntl(lfd, F_DUPFD_CLOEXEC, 0);
+  if (fd >= 0) {
+    close(fd);
+    srv->is_accept_failing = 0;
+  } else if (errno == EMFILE || errno == ENFILE) {
+    server_note_accept_error(srv, errno == EMFILE ? UV_EMFILE : UV_ENFILE);
+  }
+}
+
+/* Count the connection against its address's limit. One over it is
+ * answered 503 like one over the connection limit, or closed at once
+ * when as many 503s are already in progress. Returns 0 to go on with
+ * the session, -1 when it was closed. */
+static int server_count_peer(wschat_server *srv, wschat_session *s) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  int rc;
+  if (srv->max_per_ip == 0)
+    return 0;
+  /* A peer that is gone already has no address; its read fails next. */
+  if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len) != 0 ||
+      wschat__ipkey_from_sockaddr((struct sockaddr *)&ss, &s->ip_key) != 0)
+    return 0;
+  rc = wschat__iplimit_acquire(&srv->iplimit, &s->ip_key, srv->max_per_ip);
+  if (rc == 0) {
+    s->is_ip_counted = 1;
+    return 0;
+  }
+  if (srv->nrejecting >= WSCHAT__MAX_REJECTING) {
+    wschat__session_close_now(s);
+    return -1;
+  }
+  s->is_rejecting = 1;
+  s->is_ip_rejected = rc == WSCHAT_ETOOMANY;
+  srv->nrejecting++;
+  return 0;
+}
+
 static void server_on_connection(uv_stream_t *listener, int status) {
   wschat_server *srv = WSCHAT__CONTAINER_OF(listener, wschat_server, listener);
   wschat_session *s;
   int is_over;
 
-  if (status < 0 || srv->is_stopping)
+  if (status < 0) {
+    server_note_accept_error(srv, status);
+    return;
+  }
+  if (srv->is_stopping)
     return;
   is_over = srv->nsessions - srv->nrejecting >= srv->max_connections;
   if (is_over && srv->nrejecting >= WSCHAT__MAX_REJECTING) {
@@ -452,14 +614,14 @@ static void server_on_connection(uv_stream_t *listener, int status) {
     srv->nrejecting++;
   }
   if (uv_accept(listener, (uv_stream_t *)&s->tcp) != 0) {
-    s->state = WSCHAT__S_DEAD;
-    uv_close((uv_handle_t *)&s->tcp, NULL);
-    /* Nothing was reported; the close callback of a bare session would
-     * normally do this bookkeeping. */
-    wschat__server_session_gone(srv, s);
-    wschat__free(s);
+    /* The handle is freed in its close callback, never before: libuv
+     * still links a closing handle. */
+    wschat__session_close_now(s);
     return;
   }
+  server_check_descriptors(srv, s);
+  if (!is_over && server_count_peer(srv, s) != 0)
+    return;
   wschat__session_start(s);
 }
 
@@ -488,8 +650,20 @@ int wschat_server_listen(wschat_server *srv, const char *host, int port) {
 
   if ((rc = uv_tcp_init(loop, &srv->listener)) != 0)
     return rc;
+  {
+    struct rlimit rl;
+    srv->nofile_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+                                rl.rlim_cur != RLIM_INFINITY
+                            ? rl.rlim_cur
+                            : 0;
+  }
   srv->handles_open++;
   rc = uv_tcp_bind(&srv->listener, &addr.sa, 0);
+#ifdef __linux__
+  /* Accepted sockets inherit it (see wschat__session_start). */
+  if (rc == 0)
+    rc = uv_tcp_nodelay(&srv->listener, 1);
+#endif
   if (rc == 0)
     rc = uv_listen((uv_stream_t *)&srv->listener, 511, server_on_connection);
   if (rc != 0) {

@@ -39,9 +39,9 @@ static uv_stream_t *session_stream(wschat_session *s) {
  * Write queue
  * ---------------------------------------------------------------------- */
 
-/* Give back a reference a queue segment or s->chunk held. A pooled chunk
- * nobody else holds goes back to the server's pool for reuse, so a busy
- * session does not malloc per turn and an idle one holds no buffer. */
+/* Give back a reference a queue segment held. A chunk nobody else holds
+ * goes back to the server's pool for reuse, so the server does not malloc
+ * per turn and an idle session holds no buffer. */
 static void session_release_wbuf(wschat_session *s, wschat__wbuf *wb) {
   if (wb->is_chunk && wb->refs == 1)
     wschat__server_chunk_put(s->server, wb);
@@ -54,11 +54,18 @@ static wschat__out_seg *session_seg(wschat_session *s, uint32_t i) {
 }
 
 static int session_queue_grow(wschat_session *s) {
-  uint32_t cap = s->q_cap ? s->q_cap * 2 : 8;
+  uint32_t cap = s->q_cap ? s->q_cap * 2 : WSCHAT__QUEUE_INITIAL;
   wschat__out_seg *q;
   uint32_t i;
   if (cap < s->q_cap)
     return WSCHAT_ENOMEM;
+  if (s->q_cap == 0) {
+    if ((s->q = wschat__server_queue_get(s->server)) == NULL)
+      return WSCHAT_ENOMEM;
+    s->q_cap = cap;
+    s->q_head = 0;
+    return 0;
+  }
   q = wschat__malloc(sizeof(*q) * cap);
   if (q == NULL)
     return WSCHAT_ENOMEM;
@@ -70,6 +77,17 @@ static int session_queue_grow(wschat_session *s) {
   s->q_cap = cap;
   s->q_head = 0;
   return 0;
+}
+
+/* An empty queue of the initial size goes back to the server's pool (a
+ * grown one stays: its session has shown it needs it). */
+static void session_queue_release(wschat_session *s) {
+  if (s->q_count == 0 && s->q_cap == WSCHAT__QUEUE_INITIAL) {
+    wschat__server_queue_put(s->server, s->q);
+    s->q = NULL;
+    s->q_cap = 0;
+    s->q_head = 0;
+  }
 }
 
 /* Append a segment; takes over one reference to wb. */
@@ -96,9 +114,13 @@ static void session_note_queued(wschat_session *s, size_t len) {
 
 /*
  * Queue a + b (either may be empty) as one contiguous stretch. Small
- * stretches are copied into the session's pooled chunk, extending the last
- * segment when it ends where the copy starts, so that many small frames
- * leave as one iovec; large ones get a wbuf of their own.
+ * stretches are copied into the server's current chunk, extending the
+ * last segment when it ends where the copy starts, so that many small
+ * frames leave as one iovec; large ones get a wbuf of their own. Every
+ * session writing during a turn shares the chunk (a burst of handshakes
+ * or echoes fills a few chunks, not one per session); output that has to
+ * wait for the socket is moved out of it (session_unshare), so a slow
+ * reader never pins chunks it shares with others.
  */
 static int session_queue_copy(wschat_session *s, const void *a, size_t alen,
                               const void *b, size_t blen) {
@@ -109,16 +131,17 @@ static int session_queue_copy(wschat_session *s, const void *a, size_t alen,
   if (total == 0)
     return 0;
   if (total <= WSCHAT__COALESCE_MAX) {
-    if (s->chunk != NULL && s->chunk->cap - s->chunk->len < total) {
-      session_release_wbuf(s, s->chunk);
-      s->chunk = NULL;
+    wschat_server *srv = s->server;
+    if (srv->chunk != NULL && srv->chunk->cap - srv->chunk->len < total) {
+      session_release_wbuf(s, srv->chunk);
+      srv->chunk = NULL;
     }
-    if (s->chunk == NULL) {
-      s->chunk = wschat__server_chunk_get(s->server);
-      if (s->chunk == NULL)
+    if (srv->chunk == NULL) {
+      srv->chunk = wschat__server_chunk_get(srv);
+      if (srv->chunk == NULL)
         return WSCHAT_ENOMEM;
     }
-    wb = s->chunk;
+    wb = srv->chunk;
     size_t off = wb->len;
     if (alen)
       memcpy(wb->data + off, a, alen);
@@ -226,6 +249,37 @@ static void session_on_shutdown(uv_shutdown_t *req, int status) {
 static void session_on_write(uv_write_t *req, int status);
 
 /*
+ * Move the queued bytes of segments [from, q_count) that live in shared
+ * chunks into one buffer of the session's own. Output that waits for the
+ * socket then pins only its own bytes (bounded by max_queued), never a
+ * chunk other sessions filled. Out of memory, the segments simply keep
+ * their chunks.
+ */
+static void session_unshare(wschat_session *s, uint32_t from) {
+  wschat__wbuf *own;
+  size_t bytes = 0;
+  size_t off = 0;
+  uint32_t i;
+  for (i = from; i < s->q_count; i++)
+    if (session_seg(s, i)->wb->is_chunk)
+      bytes += session_seg(s, i)->len;
+  if (bytes == 0 || (own = wschat__wbuf_new(bytes)) == NULL)
+    return;
+  for (i = from; i < s->q_count; i++) {
+    wschat__out_seg *seg = session_seg(s, i);
+    if (!seg->wb->is_chunk)
+      continue;
+    memcpy(own->data + off, seg->wb->data + seg->off, seg->len);
+    session_release_wbuf(s, seg->wb);
+    seg->wb = wschat__wbuf_ref(own);
+    seg->off = off;
+    off += seg->len;
+  }
+  own->len = bytes;
+  wschat__wbuf_unref(own); /* the segments hold it now */
+}
+
+/*
  * Send what is queued: uv_try_write() first, so a socket with room takes
  * everything without a request; whatever remains goes in one uv_write().
  * Called at the end of every loop turn for sessions that queued output,
@@ -254,6 +308,7 @@ void wschat__session_flush(wschat_session *s) {
   }
   if (s->q_count > 0) {
     wschat__wreq *w = wschat__server_wreq_get(s->server);
+    session_unshare(s, 0);
     session_fill_iov(s, iov, WSCHAT__IOV_BATCH, &n);
     rc = w == NULL
              ? WSCHAT_ENOMEM
@@ -269,9 +324,13 @@ void wschat__session_flush(wschat_session *s) {
     s->inflight = n;
     return;
   }
-  if (s->chunk != NULL && s->chunk->refs == 1) {
-    session_release_wbuf(s, s->chunk);
-    s->chunk = NULL;
+  session_queue_release(s);
+  /* Everything is with the kernel. A peer that sent its close frame (or
+   * its FIN) sends nothing more, so close(2) alone sends our FIN without
+   * risking a reset: no shutdown(2) and no loop turn waiting for it. */
+  if (s->state == WSCHAT__S_DRAIN && (s->is_peer_closed || s->is_eof)) {
+    session_destroy(s);
+    return;
   }
   if (s->state == WSCHAT__S_DRAIN && !s->is_shutdown_sent) {
     uv_shutdown_t *req = wschat__malloc(sizeof(*req));
@@ -343,11 +402,12 @@ static void session_on_closed(uv_handle_t *handle) {
     s->q_head = (s->q_head + 1) % s->q_cap;
     s->q_count--;
   }
-  if (s->chunk != NULL)
-    session_release_wbuf(s, s->chunk);
-  wschat__free(s->q);
+  if (s->q != NULL && s->q_cap == WSCHAT__QUEUE_INITIAL)
+    wschat__server_queue_put(s->server, s->q);
+  else
+    wschat__free(s->q);
   wschat__reader_free(&s->reader);
-  wschat__handshake_free(s->hs);
+  wschat__server_hs_put(s->server, s->hs);
   wschat__free(s->info);
   wschat__free(s->close_reason);
   wschat__chat_session_gone(s);
@@ -379,13 +439,17 @@ static void session_enter_drain(wschat_session *s) {
 
 static void session_remember_close(wschat_session *s, int code,
                                    const char *reason, size_t len) {
-  s->close_code = code;
+  /* Codes are 1000..4999 and reasons at most 123 bytes (RFC 6455 5.5),
+   * which the narrow fields hold. */
+  s->close_code = (int16_t)code;
   wschat__free(s->close_reason);
   s->close_reason = NULL;
   s->close_reason_len = 0;
+  if (len > 123)
+    len = 123;
   if (len > 0 && (s->close_reason = wschat__malloc(len)) != NULL) {
     memcpy(s->close_reason, reason, len);
-    s->close_reason_len = len;
+    s->close_reason_len = (uint8_t)len;
   }
 }
 
@@ -617,15 +681,10 @@ static void session_handle_http(wschat_session *s) {
  * a server taking every path costs a copy per session. */
 static int session_keep_request_info(wschat_session *s) {
   s->subprotocol = wschat__handshake_subprotocol(s->hs);
-  if (s->server->path != NULL) {
-    s->path = s->server->path;
+  if (s->server->path != NULL)
     return 0;
-  }
   s->info = wschat__strdup(wschat__handshake_path(s->hs));
-  if (s->info == NULL)
-    return WSCHAT_ENOMEM;
-  s->path = s->info;
-  return 0;
+  return s->info != NULL ? 0 : WSCHAT_ENOMEM;
 }
 
 static void session_handle_handshake(wschat_session *s, uint8_t *data,
@@ -663,7 +722,7 @@ static void session_handle_handshake(wschat_session *s, uint8_t *data,
     session_respond_status(s, 500, "out of memory");
     return;
   }
-  wschat__handshake_free(s->hs);
+  wschat__server_hs_put(srv, s->hs);
   s->hs = NULL;
   wschat__reader_init(&s->reader, srv->max_message, &wschat__allocator_default);
   s->state = WSCHAT__S_OPEN;
@@ -743,27 +802,28 @@ wschat_session *wschat__session_new(wschat_server *srv) {
 
 void wschat__session_start(wschat_session *s) {
   wschat_server *srv = s->server;
-  wschat__hs_config cfg;
   uint64_t now = session_now(s);
 
   s->last_rx = now;
   s->deadline = now + srv->handshake_timeout;
+#ifndef __linux__
+  /* Linux hands the listener's TCP_NODELAY (wschat_server_listen) to every
+   * accepted socket, which saves a system call per connection. */
   uv_tcp_nodelay(&s->tcp, 1);
+#endif
   if (uv_read_start(session_stream(s), session_on_alloc, session_on_read) !=
       0) {
     session_destroy(s);
     return;
   }
   if (s->is_rejecting) {
-    session_respond_status(s, 503, "too many connections");
+    session_respond_status(s, 503,
+                           s->is_ip_rejected
+                               ? "too many connections from this address"
+                               : "too many connections");
     return;
   }
-  cfg.max_header = srv->max_header;
-  cfg.max_header_count = srv->max_header_count;
-  cfg.path = srv->path;
-  cfg.subprotocols = (const char *const *)srv->subprotocols;
-  cfg.n_subprotocols = srv->n_subprotocols;
-  s->hs = wschat__handshake_new(&cfg, &wschat__allocator_default);
+  s->hs = wschat__server_hs_get(srv);
   if (s->hs == NULL)
     session_respond_status(s, 503, "out of memory");
 }
@@ -796,6 +856,10 @@ void wschat__session_sweep(wschat_session *s, uint64_t now) {
   }
 }
 
+void wschat__session_close_now(wschat_session *s) {
+  session_destroy(s);
+}
+
 /* The server is stopping: close everything, each within
  * WSCHAT__STOP_TIMEOUT at most, so that a stop is prompt even with peers
  * that never answer. */
@@ -816,6 +880,9 @@ void wschat__session_shutdown(wschat_session *s) {
 /* Called by the end-of-turn flush for each session that queued output. */
 void wschat__session_turn_end(wschat_session *s) {
   wschat__session_flush(s);
+  /* Still writing: what this turn queued behind the write waits too. */
+  if (s->wreq != NULL)
+    session_unshare(s, s->inflight);
   if (s->queued_bytes > s->server->max_queued &&
       (s->state == WSCHAT__S_OPEN || s->state == WSCHAT__S_CLOSE_SENT)) {
     session_close_slow(s);
@@ -895,8 +962,14 @@ const char *wschat_session_subprotocol(const wschat_session *s) {
   return s->subprotocol;
 }
 
+/* Known from the upgrade on: the server's path, or the session's copy
+ * when the server takes every path. */
 const char *wschat_session_path(const wschat_session *s) {
-  return s->path != NULL ? s->path : "";
+  if (!s->is_open_reported)
+    return "";
+  if (s->info != NULL)
+    return s->info;
+  return s->server->path != NULL ? s->server->path : "";
 }
 
 uint64_t wschat_session_queued(const wschat_session *s) {

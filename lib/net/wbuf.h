@@ -12,7 +12,7 @@
 
 typedef struct wschat__wbuf {
   uint32_t refs;
-  uint32_t is_chunk; /* a session's coalescing chunk from the server pool */
+  uint32_t is_chunk; /* a coalescing chunk from the server pool */
   size_t len;        /* bytes written into data */
   size_t cap;
   uint8_t data[];

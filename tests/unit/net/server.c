@@ -56,6 +56,22 @@ static void on_message(wschat_session *s, wschat_msg_type type,
     cr_assert_eq(wschat_session_ping(s, "p1", 2), 0);
     return;
   }
+  if (len == 10 && memcmp(data, "floodsmall", 10) == 0) {
+    /* 20 MB of small numbered frames: they are coalesced into the server's
+     * shared chunks, and whatever the socket does not take at the end of
+     * the turn is moved into a buffer of the session's own before it is
+     * written (session_unshare): what arrives must still be every frame,
+     * whole and in order. */
+    char frame[1000];
+    int i;
+    memset(frame, 'f', sizeof(frame));
+    for (i = 0; i < 20000; i++) {
+      snprintf(frame, sizeof(frame), "%05d", i);
+      frame[5] = '|';
+      cr_assert_eq(wschat_session_send_text(s, frame, sizeof(frame)), 0);
+    }
+    return;
+  }
   if (len == 5 && memcmp(data, "flood", 5) == 0) {
     static char big[64 * 1024];
     int i;
@@ -310,6 +326,36 @@ Test(server, slow_consumer_closed_with_1008, .init = setup_and_start,
     frames++;
   }
   cr_assert_lt(frames, 512);
+  expect_eof(fd);
+  close(fd);
+}
+
+Test(server, slow_consumer_of_small_frames_gets_them_whole,
+     .init = setup_and_start, .fini = server_teardown) {
+  static uint8_t buf[4096];
+  size_t frames = 0;
+  int fd = client_open(NULL);
+  int op;
+  client_send(fd, 1, "floodsmall", 10);
+  cr_assert(log_wait_for("close 1 1008 slow consumer;"));
+  for (;;) {
+    size_t n = client_recv(fd, &op, buf, sizeof(buf));
+    char want[8];
+    if (op == 8) {
+      cr_assert_eq(buf[0] << 8 | buf[1], 1008);
+      break;
+    }
+    cr_assert_eq(op, 1);
+    cr_assert_eq(n, 1000);
+    snprintf(want, sizeof(want), "%05zu|", frames);
+    cr_assert_eq(memcmp(buf, want, 6), 0, "frame %zu starts %.6s", frames,
+                 buf);
+    for (size_t i = 6; i < n; i++)
+      cr_assert_eq(buf[i], 'f', "frame %zu byte %zu", frames, i);
+    frames++;
+  }
+  cr_assert_gt(frames, 0);
+  cr_assert_lt(frames, 20000);
   expect_eof(fd);
   close(fd);
 }
