@@ -37,7 +37,7 @@ import urllib.request
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from serverproc import ROOT, ServerProcess, build_dir
+from serverproc import ServerProcess, build_dir, stop_all
 
 LINE_RE = re.compile(r"^wschatd: serving http://127\.0\.0\.1:(\d+)/\n$")
 
@@ -547,13 +547,6 @@ class ChatCase(unittest.TestCase):
         return c
 
     def tearDown(self):
-        errors = []
-        for s in self.servers:
-            try:
-                s.stop()
-            except AssertionError as e:
-                errors.append(str(e))
-            finally:
-                s.cleanup()
+        errors = stop_all(self.servers)
         if errors:
             self.fail("\n".join(errors))

@@ -12,7 +12,7 @@ import os
 import re
 import unittest
 
-from serverproc import ROOT, ServerProcess, build_dir
+from serverproc import ServerProcess, build_dir, stop_all
 
 LINE_RE = re.compile(r"^echo: listening on (127\.0\.0\.1|\[::1\]):(\d+)\n$")
 
@@ -62,13 +62,6 @@ class ServerTestCase(unittest.TestCase):
                 c.close()
             except Exception:
                 pass
-        errors = []
-        for s in self._servers:
-            try:
-                s.stop()
-            except AssertionError as e:
-                errors.append(str(e))
-            finally:
-                s.cleanup()
+        errors = stop_all(self._servers)
         if errors:
             self.fail("\n".join(errors))

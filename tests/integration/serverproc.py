@@ -6,9 +6,15 @@ it; its first stdout line (which must match the subclass's LINE_RE) says
 where it listens. stop() sends SIGTERM and asserts exit status 0 within a
 time limit; a server that died during a test (a crash) is reported with
 its signal and stderr.
+
+WSCHAT_TEST_WRAPPER, when set, is a command line (split like a shell's)
+that the server runs under, e.g. "valgrind --error-exitcode=1 ...". A
+wrapped server is slower, so the start and stop time limits are then
+multiplied by WSCHAT_TEST_SLOWDOWN (default 10).
 """
 
 import os
+import shlex
 import signal
 import subprocess
 import tempfile
@@ -23,6 +29,43 @@ def build_dir():
     repository root."""
     b = os.environ.get("BUILD", "build")
     return b if os.path.isabs(b) else os.path.join(ROOT, b)
+
+
+
+def rss_kib(pid):
+    """Resident set size of a process, in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS in /proc/%d/status" % pid)
+
+
+def fd_count(pid):
+    """Open descriptors of a process."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def stop_all(servers):
+    """Stop every server (stop(): SIGTERM, exit status 0 in time) and clean
+    up after each whatever happens; returns the failures as text, for a
+    tearDown to report all of them at once."""
+    errors = []
+    for s in servers:
+        try:
+            s.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+        finally:
+            s.cleanup()
+    return errors
+
+def wrapper():
+    """(argv prefix, time-limit factor) from WSCHAT_TEST_WRAPPER."""
+    w = shlex.split(os.environ.get("WSCHAT_TEST_WRAPPER", ""))
+    if not w:
+        return [], 1.0
+    return w, float(os.environ.get("WSCHAT_TEST_SLOWDOWN", "10"))
 
 
 class ServerProcess:
@@ -42,7 +85,9 @@ class ServerProcess:
         err_w = open(err_path, "ab")
         self.out = open(out_path, "rb")
         self.err = open(err_path, "rb")
-        self.argv = list(argv)
+        prefix, self.slowdown = wrapper()
+        start_timeout *= self.slowdown
+        self.argv = prefix + list(argv)
         try:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                          stdout=out_w, stderr=err_w)
@@ -122,6 +167,7 @@ class ServerProcess:
         took."""
         if timeout is None:
             timeout = self.stop_timeout
+        timeout *= self.slowdown
         if self.stopped:
             return 0.0
         self.stopped = True

@@ -20,13 +20,15 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from serverproc import build_dir, rss_kib, stop_all  # noqa: E402
 
 # Every run: a short warmup, a one-second window.
 SHORT = ["--warmup", "0.3", "--duration", "1"]
@@ -52,24 +54,11 @@ KEYS = {
 }
 
 
-def build_dir():
-    b = os.environ.get("BUILD", "build")
-    return b if os.path.isabs(b) else os.path.join(ROOT, b)
-
-
 def binary(*parts):
     path = os.path.join(build_dir(), *parts)
     if not os.access(path, os.X_OK):
         raise AssertionError("%s is missing (build it with make)" % path)
     return path
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS in /proc/%d/status" % pid)
 
 
 class Server:
@@ -139,14 +128,7 @@ class BenchSmoke(unittest.TestCase):
         self.servers = []
 
     def tearDown(self):
-        errors = []
-        for s in self.servers:
-            try:
-                s.stop()
-            except AssertionError as e:
-                errors.append(str(e))
-            finally:
-                s.cleanup()
+        errors = stop_all(self.servers)
         if errors:
             self.fail("\n".join(errors))
 
@@ -287,7 +269,7 @@ class BenchSmoke(unittest.TestCase):
             o for o in (env.get("ASAN_OPTIONS"), "quarantine_size_mb=0") if o)
         srv = self.chatd("--max-text", 65536, "--max-message", 1048576,
                          "--history", 16, env=env)
-        baseline = rss_kb(srv.pid)
+        baseline = rss_kib(srv.pid)
         s = self.run_bench("slow", srv, "--path", "/chat", "--dialect",
                            "json", "--connections", 20, "--slow", 2,
                            "--senders", 2, "--size", 61440, *SHORT)

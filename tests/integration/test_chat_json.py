@@ -474,6 +474,19 @@ class TestErrors(ChatCase):
         await c.expect("rooms")
 
     @async_test()
+    async def test_binary_frame_is_refused_and_session_stays(self):
+        srv = self.server()
+        c = await self.jclient(srv)
+        t = await self.tclient(srv, "user2")  # the second session
+        await c.ws.send(b"\x00\x01binary")
+        e = await c.expect_error("bad_json")
+        self.assertEqual(e["message"], "binary frames are not accepted")
+        await t.ws.send(b"binary")
+        await t.expect("* error: binary messages are not accepted")
+        await c.send({"type": "rooms"})
+        await c.expect("rooms")
+
+    @async_test()
     async def test_bad_request_every_type(self):
         srv = self.server()
         c = await self.jclient(srv)

@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import rawws  # noqa: E402
 from echoserver import EchoServer  # noqa: E402
+from serverproc import stop_all  # noqa: E402
 
 TIMEOUT = 10
 
@@ -71,14 +72,7 @@ class ClientCase(unittest.TestCase):
         return s
 
     def tearDown(self):
-        errors = []
-        for s in self.servers:
-            try:
-                s.stop()
-            except AssertionError as e:
-                errors.append(str(e))
-            finally:
-                s.cleanup()
+        errors = stop_all(self.servers)
         if errors:
             self.fail("\n".join(errors))
 
