@@ -180,6 +180,25 @@ class TestLibrary(unittest.TestCase):
         with self.assertRaisesRegex(OSError, "already loaded"):
             wschat.load_library("/nonexistent/libwschat.so.0")
 
+    def test_library_shutdown(self):
+        # In a process of its own: it refuses while any server lives.
+        code = (
+            "import gc, wschat\n"
+            "s = wschat.Server(port=0)\n"
+            "try:\n"
+            "    wschat.library_shutdown()\n"
+            "    print('no error')\n"
+            "except wschat.Busy as e:\n"
+            "    print(e.name)\n"
+            "s.close(); del s; gc.collect()\n"
+            "print(wschat.live_bytes())\n"
+            "wschat.library_shutdown()\n"
+            "print('ok')\n")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                           text=True, env=child_env(), cwd=ROOT, timeout=30)
+        self.assertEqual((r.returncode, r.stdout.split()),
+                         (0, ["WSCHAT_EBUSY", "0", "ok"]), r.stderr)
+
     def test_error_names_and_classes(self):
         e = wserrors.error(-30107, "wschat_session_set_name")
         self.assertIsInstance(e, wschat.NameTaken)

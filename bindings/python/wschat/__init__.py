@@ -19,7 +19,7 @@ from ._lib import load as _load
 from .errors import (AlreadyListening, AlreadyMember, BadUTF8, Busy,
                      InvalidArgument, LimitExceeded, NameTaken, NotListening,
                      NotMember, OutOfMemory, ProtocolError, RateLimited,
-                     SessionClosed, WschatError, err_name, strerror)
+                     SessionClosed, WschatError, check, err_name, strerror)
 from .server import (OPTIONS, STATS, CloseCode, CloseReason, Request, Room,
                      Server, Session)
 
@@ -30,7 +30,7 @@ __all__ = [
     "AlreadyListening", "NotMember", "AlreadyMember", "NameTaken",
     "LimitExceeded", "RateLimited", "OutOfMemory", "strerror", "err_name",
     "load_library", "library_path", "version", "version_string",
-    "live_bytes",
+    "live_bytes", "library_shutdown",
 ]
 
 
@@ -58,3 +58,10 @@ def version_string():
 def live_bytes():
     """Bytes libwschat holds now, all servers together."""
     return _load().cdll.wschat_live_bytes()
+
+
+def library_shutdown():
+    """wschat_library_shutdown(): give back the library's process-wide
+    state once every Server is closed. Raises Busy while library memory is
+    still allocated (a server not closed: a leak a program can report)."""
+    check(_load().cdll.wschat_library_shutdown(), "wschat_library_shutdown")

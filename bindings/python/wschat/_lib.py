@@ -41,6 +41,7 @@ _PROTOTYPES = {
     "wschat_version": (c_uint, []),
     "wschat_version_string": (c_char_p, []),
     "wschat_live_bytes": (c_size_t, []),
+    "wschat_library_shutdown": (c_int, []),
     "wschat_server_new": (_vp, [_vp]),
     "wschat_server_free": (c_int, [_vp]),
     "wschat_server_on_open": (None, [_vp, OPEN_CB]),

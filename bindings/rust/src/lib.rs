@@ -183,6 +183,13 @@ pub fn live_bytes() -> usize {
     unsafe { sys::wschat_live_bytes() }
 }
 
+/// Release the library's process-wide state (its allocator choice) once
+/// every server is dropped; `WSCHAT_EBUSY` while library memory is still
+/// allocated, which a program can report as a leak.
+pub fn library_shutdown() -> Result<()> {
+    check(unsafe { sys::wschat_library_shutdown() }).map(|_| ())
+}
+
 // ------------------------------------------------------- message types
 
 /// A whole WebSocket message.
@@ -699,6 +706,13 @@ impl Server {
     /// Most simultaneous connections (default 10000).
     pub fn set_max_connections(&mut self, count: u32) -> Result<()> {
         check(unsafe { sys::wschat_server_set_max_connections(self.raw(), count as c_uint) })
+            .map(|_| ())
+    }
+
+    /// Most simultaneous connections from one client address (0, the
+    /// default, means no limit); past it a connection gets HTTP 503.
+    pub fn set_max_per_ip(&mut self, count: u32) -> Result<()> {
+        check(unsafe { sys::wschat_server_set_max_per_ip(self.raw(), count as c_uint) })
             .map(|_| ())
     }
 

@@ -136,6 +136,11 @@ fn bad_options_are_errors_with_code_name_and_message() {
         sys::WSCHAT_EINVAL
     );
     assert_eq!(server.set_max_header(8192), Ok(()));
+    assert_eq!(server.set_max_per_ip(10), Ok(()));
+    assert_eq!(
+        server.set_max_per_ip(10_000_001).unwrap_err().code(),
+        sys::WSCHAT_EINVAL
+    );
     assert_eq!(
         server.set_chat_max_text(100).unwrap_err().code(),
         sys::WSCHAT_EINVAL,
