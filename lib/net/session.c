@@ -142,6 +142,7 @@ static int session_queue_copy(wschat_session *s, const void *a, size_t alen,
         return WSCHAT_ENOMEM;
     }
     wb = srv->chunk;
+    s->has_chunk_segs = 1;
     size_t off = wb->len;
     if (alen)
       memcpy(wb->data + off, a, alen);
@@ -253,17 +254,25 @@ static void session_on_write(uv_write_t *req, int status);
  * chunks into one buffer of the session's own. Output that waits for the
  * socket then pins only its own bytes (bounded by max_queued), never a
  * chunk other sessions filled. Out of memory, the segments simply keep
- * their chunks.
+ * their chunks. Segments before `from` (in flight) were moved already,
+ * and a queue that got no chunk bytes since the last move is not scanned
+ * at all, so a slow receiver of broadcasts costs nothing here.
  */
 static void session_unshare(wschat_session *s, uint32_t from) {
   wschat__wbuf *own;
   size_t bytes = 0;
   size_t off = 0;
   uint32_t i;
+  if (!s->has_chunk_segs)
+    return;
   for (i = from; i < s->q_count; i++)
     if (session_seg(s, i)->wb->is_chunk)
       bytes += session_seg(s, i)->len;
-  if (bytes == 0 || (own = wschat__wbuf_new(bytes)) == NULL)
+  if (bytes == 0) {
+    s->has_chunk_segs = 0;
+    return;
+  }
+  if ((own = wschat__wbuf_new(bytes)) == NULL)
     return;
   for (i = from; i < s->q_count; i++) {
     wschat__out_seg *seg = session_seg(s, i);
@@ -277,6 +286,7 @@ static void session_unshare(wschat_session *s, uint32_t from) {
   }
   own->len = bytes;
   wschat__wbuf_unref(own); /* the segments hold it now */
+  s->has_chunk_segs = 0;
 }
 
 /*

@@ -60,6 +60,19 @@ def stop_all(servers):
             s.cleanup()
     return errors
 
+
+async def readme_echo_exchange(ws, tc):
+    """What every README echo example (C, Python) must do, over an open
+    websockets connection made with max_size=None; tc asserts."""
+    await ws.send("hello from the README")
+    tc.assertEqual(await ws.recv(), "hello from the README")
+    big = "x" * (1 << 20)  # the examples' raised limit
+    await ws.send(big)
+    tc.assertEqual(await ws.recv(), big)
+    await ws.send(b"binary is not echoed")
+    await ws.send("still open")
+    tc.assertEqual(await ws.recv(), "still open")
+
 def wrapper():
     """(argv prefix, time-limit factor) from WSCHAT_TEST_WRAPPER."""
     w = shlex.split(os.environ.get("WSCHAT_TEST_WRAPPER", ""))

@@ -34,6 +34,7 @@ import websockets
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "bindings", "python"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 BUILD = os.environ.get("BUILD", "build")
 if not os.path.isabs(BUILD):
@@ -83,6 +84,7 @@ _reexec_with_sanitizers()
 
 import wschat  # noqa: E402
 from wschat import errors as wserrors  # noqa: E402
+from serverproc import readme_echo_exchange  # noqa: E402
 
 wschat.load_library(LIBRARY)
 
@@ -785,15 +787,7 @@ class TestExamples(unittest.TestCase):
                 async def talk():
                     async with websockets.connect(url(child.port),
                                                   max_size=None) as ws:
-                        await ws.send("hello from the README")
-                        self.assertEqual(await ws.recv(),
-                                         "hello from the README")
-                        big = "x" * (1 << 20)  # the example's raised limit
-                        await ws.send(big)
-                        self.assertEqual(await ws.recv(), big)
-                        await ws.send(b"binary is not echoed")
-                        await ws.send("still open")
-                        self.assertEqual(await ws.recv(), "still open")
+                        await readme_echo_exchange(ws, self)
                 arun(talk())
                 rc, elapsed, out, err = child.stop(signal.SIGTERM)
                 self.assertEqual((rc, out, err), (0, "", ""))

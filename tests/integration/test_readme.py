@@ -6,10 +6,15 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import unittest
 
 import websockets
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from serverproc import readme_echo_exchange  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("BUILD", "build")
@@ -59,14 +64,7 @@ class ReadmeExample(unittest.TestCase):
             async def talk():
                 async with websockets.connect(
                         "ws://127.0.0.1:%d/" % port, max_size=None) as ws:
-                    await ws.send("hello from the README")
-                    self.assertEqual(await ws.recv(), "hello from the README")
-                    big = "x" * (1 << 20)  # the example's raised limit
-                    await ws.send(big)
-                    self.assertEqual(await ws.recv(), big)
-                    await ws.send(b"binary is not echoed")
-                    await ws.send("still open")
-                    self.assertEqual(await ws.recv(), "still open")
+                    await readme_echo_exchange(ws, self)
 
             asyncio.run(asyncio.wait_for(talk(), 20))
         finally:
