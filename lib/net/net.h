@@ -11,6 +11,7 @@
 
 #include "core/strmap.h"
 #include "net/iplimit.h"
+#include "net/uring.h"
 #include "net/wbuf.h"
 #include "proto/fragment.h"
 #include "proto/handshake.h"
@@ -67,12 +68,31 @@ static inline void wschat__link_remove(wschat__link *l) {
 /* A session's write queue starts with this many segments; a queue of this
  * size that empties goes back to the server's pool, so an idle session
  * holds none and a busy one does not malloc per turn. */
-#define WSCHAT__QUEUE_INITIAL 8
+#define WSCHAT__QUEUE_INITIAL  8
 #define WSCHAT__QUEUE_POOL_MAX 1024
 /* Finished handshake parsers kept for the next connections: a burst of
  * connections reuses a few instead of scattering freed blocks among the
  * sessions that outlive them. */
 #define WSCHAT__HS_POOL_MAX 64
+/* The batched flush (lib/net/uring.h): sessions per io_uring_enter(2),
+ * and iovecs shared by one batch. */
+#define WSCHAT__URING_ENTRIES 256
+#define WSCHAT__URING_IOVS    2048
+
+/* One session's send in a batch. */
+typedef struct wschat__send_slot {
+  wschat_session *session;
+  size_t total; /* bytes offered */
+  int res;      /* sent, a negative errno, or WSCHAT__SEND_* */
+  struct msghdr mh;
+} wschat__send_slot;
+#define WSCHAT__SEND_NONE    (-0x7fffffff) /* nothing to send */
+#define WSCHAT__SEND_PENDING (-0x7ffffffe) /* submitted, no answer yet */
+
+typedef struct wschat__send_batch {
+  wschat__send_slot slots[WSCHAT__URING_ENTRIES];
+  struct iovec iov[WSCHAT__URING_IOVS];
+} wschat__send_batch;
 
 typedef enum wschat__session_state {
   WSCHAT__S_HANDSHAKE,  /* reading the request head */
@@ -146,9 +166,9 @@ struct wschat_session {
   wschat__ipkey ip_key; /* the peer's address, when counted */
   char name[33];        /* "" until on_open */
 
-  uint8_t state;            /* wschat__session_state */
-  uint8_t close_reason_len; /* at most 123 */
-  int16_t close_code;       /* our close's code, 0 for none */
+  uint8_t state;                  /* wschat__session_state */
+  uint8_t close_reason_len;       /* at most 123 */
+  int16_t close_code;             /* our close's code, 0 for none */
   unsigned is_open_reported : 1;  /* on_open ran */
   unsigned is_close_reported : 1; /* on_close ran */
   unsigned is_rejecting : 1;      /* counted in server->nrejecting */
@@ -159,6 +179,7 @@ struct wschat_session {
   unsigned is_ip_counted : 1;     /* counted in server->iplimit */
   unsigned is_ip_rejected : 1;    /* rejecting: over max_per_ip */
   unsigned has_chunk_segs : 1;    /* the queue may reference shared chunks */
+  unsigned is_send_full : 1;      /* the batched send found the socket full */
 };
 
 /* A session's place in a room: in the room's member array and in the
@@ -251,6 +272,12 @@ struct wschat_server {
   wschat__handshake *hs_pool[WSCHAT__HS_POOL_MAX];
   unsigned nhs_pool;
   unsigned nhs_pool_min;
+
+  /* Batched sends (set up at the first flush; uring_state 0: not yet,
+   * 1: in use, -1: not available or turned off). */
+  wschat__uring uring;
+  int uring_state;
+  wschat__send_batch *batch;
 };
 
 /* session.c */
@@ -263,6 +290,14 @@ void wschat__session_shutdown(wschat_session *s);
 void wschat__session_close_now(wschat_session *s);
 /* End of a loop turn: slow-consumer policy, then flush. */
 void wschat__session_turn_end(wschat_session *s);
+/* The batched flush (server.c): the iovecs of what s would write now (0
+ * when it has nothing to write or a write in flight), the answer of the
+ * send (bytes or a negative errno; consumes what was sent), and the rest
+ * of the turn's end given that answer. */
+size_t wschat__session_send_prepare(wschat_session *s, struct iovec *iov,
+                                    unsigned max, unsigned *n);
+void wschat__session_sent(wschat_session *s, int res);
+void wschat__session_turn_end_sent(wschat_session *s, int res, size_t total);
 /* Queue a reference to wb[off, off+len) (a broadcast frame). */
 int wschat__session_queue_wbuf(wschat_session *s, wschat__wbuf *wb, size_t off,
                                size_t len);

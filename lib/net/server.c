@@ -55,6 +55,7 @@ wschat_server *wschat_server_new(uv_loop_t *loop) {
   srv->max_queued = 1024 * 1024;
   srv->handshake_timeout = 10000;
   srv->close_timeout = 5000;
+  srv->uring.fd = -1;
   memcpy(srv->close_codes, default_close_codes, sizeof(srv->close_codes));
   wschat__link_init(&srv->sessions);
   wschat__link_init(&srv->dirty);
@@ -102,6 +103,8 @@ int wschat_server_free(wschat_server *srv) {
     wschat__free(w);
   }
   wschat__free(srv->read_buf);
+  wschat__uring_free(&srv->uring);
+  wschat__free(srv->batch);
   wschat__iplimit_free(&srv->iplimit);
   server_free_options(srv);
   if (srv->own_loop != NULL) {
@@ -352,8 +355,7 @@ void wschat__server_queue_put(wschat_server *srv, wschat__out_seg *q) {
     wschat__free(q);
 }
 
-static void server_hs_config(const wschat_server *srv,
-                             wschat__hs_config *cfg) {
+static void server_hs_config(const wschat_server *srv, wschat__hs_config *cfg) {
   cfg->max_header = srv->max_header;
   cfg->max_header_count = srv->max_header_count;
   cfg->path = srv->path;
@@ -441,12 +443,81 @@ void wschat__server_session_gone(wschat_server *srv, wschat_session *s) {
   server_maybe_finish_stop(srv);
 }
 
+static void server_on_sent(void *arg, uint64_t user_data, int res) {
+  wschat__send_batch *b = arg;
+  b->slots[user_data].res = res;
+}
+
+/*
+ * Take up to WSCHAT__URING_ENTRIES dirty sessions, send what each has
+ * queued with one io_uring_enter(2), then finish each one's turn with the
+ * answer: what the socket took is released, a full socket goes on to a
+ * uv_write() that waits for room, a failed one is closed. The answers are
+ * all applied before any turn end runs, since those may run callbacks.
+ */
+static void server_flush_batch(wschat_server *srv) {
+  wschat__send_batch *b = srv->batch;
+  unsigned n = 0, niov = 0, i, k;
+  int rc;
+
+  while (!wschat__link_empty(&srv->dirty) && n < WSCHAT__URING_ENTRIES) {
+    wschat_session *s =
+        WSCHAT__CONTAINER_OF(srv->dirty.next, wschat_session, dirty);
+    wschat__send_slot *slot = &b->slots[n];
+    uv_os_fd_t fd;
+    if (niov + WSCHAT__IOV_BATCH > WSCHAT__URING_IOVS)
+      break;
+    wschat__link_remove(&s->dirty);
+    slot->session = s;
+    slot->res = WSCHAT__SEND_NONE;
+    slot->total =
+        wschat__session_send_prepare(s, &b->iov[niov], WSCHAT__IOV_BATCH, &k);
+    if (slot->total > 0 && uv_fileno((uv_handle_t *)&s->tcp, &fd) == 0) {
+      memset(&slot->mh, 0, sizeof(slot->mh));
+      slot->mh.msg_iov = &b->iov[niov];
+      slot->mh.msg_iovlen = k;
+      niov += k;
+      slot->res = WSCHAT__SEND_PENDING;
+      wschat__uring_sendmsg(&srv->uring, fd, &slot->mh, n);
+    }
+    n++;
+  }
+  rc = wschat__uring_submit(&srv->uring, server_on_sent, b);
+  if (rc != 0) {
+    /* Not taken: each session writes for itself (a full socket's answer
+     * leads there). Taken but unanswered: the stream's state is unknown,
+     * so those connections are dropped. Either way the ring is done. */
+    for (i = 0; i < n; i++)
+      if (b->slots[i].res == WSCHAT__SEND_PENDING)
+        b->slots[i].res = rc < 0 ? -EAGAIN : -EIO;
+  }
+  for (i = 0; i < n; i++)
+    wschat__session_sent(b->slots[i].session, b->slots[i].res);
+  if (rc != 0) {
+    /* The slots are still needed below: keep the batch until then. */
+    wschat__uring_free(&srv->uring);
+    srv->uring_state = -1;
+  }
+  for (i = 0; i < n; i++)
+    wschat__session_turn_end_sent(b->slots[i].session, b->slots[i].res,
+                                  b->slots[i].total);
+  if (rc != 0) {
+    wschat__free(srv->batch);
+    srv->batch = NULL;
+  }
+}
+
 /* End of the loop turn: everything queued during it leaves now, one
- * vectored write per session. */
+ * vectored write per session; two or more sessions' writes go to the
+ * kernel together when io_uring is there. */
 static void server_on_check(uv_check_t *handle) {
   wschat_server *srv = WSCHAT__CONTAINER_OF(handle, wschat_server, flusher);
   while (!wschat__link_empty(&srv->dirty)) {
     wschat__link *l = srv->dirty.next;
+    if (srv->uring_state > 0 && l->next != &srv->dirty) {
+      server_flush_batch(srv);
+      continue;
+    }
     wschat__link_remove(l);
     wschat__session_turn_end(WSCHAT__CONTAINER_OF(l, wschat_session, dirty));
   }
@@ -544,8 +615,7 @@ static void server_check_descriptors(wschat_server *srv, wschat_session *s) {
   uv_os_fd_t lfd, sfd;
   int fd;
   if (!srv->is_accept_failing &&
-      (srv->nofile_limit == 0 ||
-       uv_fileno((uv_handle_t *)&s->tcp, &sfd) != 0 ||
+      (srv->nofile_limit == 0 || uv_fileno((uv_handle_t *)&s->tcp, &sfd) != 0 ||
        (rlim_t)sfd + 16 < srv->nofile_limit))
     return;
   if (uv_fileno((uv_handle_t *)&srv->listener, &lfd) != 0)
@@ -625,6 +695,24 @@ static void server_on_connection(uv_stream_t *listener, int status) {
   wschat__session_start(s);
 }
 
+/* Set up batched sends when the server first listens (so its descriptor
+ * and memory are there from the start, not in the middle of a load);
+ * without io_uring, or with WSCHAT_IO_URING=0, every flush writes per
+ * session. */
+static void server_uring_start(wschat_server *srv) {
+  srv->uring_state = -1;
+  if (!wschat__uring_wanted())
+    return;
+  if ((srv->batch = wschat__malloc(sizeof(*srv->batch))) == NULL)
+    return;
+  if (wschat__uring_init(&srv->uring, WSCHAT__URING_ENTRIES) < 0) {
+    wschat__free(srv->batch);
+    srv->batch = NULL;
+    return;
+  }
+  srv->uring_state = 1;
+}
+
 int wschat_server_listen(wschat_server *srv, const char *host, int port) {
   union {
     struct sockaddr sa;
@@ -652,10 +740,10 @@ int wschat_server_listen(wschat_server *srv, const char *host, int port) {
     return rc;
   {
     struct rlimit rl;
-    srv->nofile_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
-                                rl.rlim_cur != RLIM_INFINITY
-                            ? rl.rlim_cur
-                            : 0;
+    srv->nofile_limit =
+        getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+            ? rl.rlim_cur
+            : 0;
   }
   srv->handles_open++;
   rc = uv_tcp_bind(&srv->listener, &addr.sa, 0);
@@ -681,6 +769,8 @@ int wschat_server_listen(wschat_server *srv, const char *host, int port) {
   uv_unref((uv_handle_t *)&srv->kick);
   uv_async_init(loop, &srv->stopper, server_on_stop_async);
   srv->handles_open += 4;
+  if (srv->uring_state == 0)
+    server_uring_start(srv);
   srv->is_listening = 1;
   srv->is_stopping = 0;
   srv->is_stop_done = 0;

@@ -16,6 +16,7 @@
  * loop phase, so a session closed inside any callback stays valid until
  * that callback returns.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -303,7 +304,9 @@ void wschat__session_flush(wschat_session *s) {
 
   if (s->state == WSCHAT__S_DEAD || s->wreq != NULL)
     return;
-  while (s->q_count > 0) {
+  /* The batched send of this turn found the socket full: straight to a
+   * request that waits for room. */
+  while (s->q_count > 0 && !s->is_send_full) {
     total = session_fill_iov(s, iov, WSCHAT__IOV_BATCH, &n);
     rc = uv_try_write(session_stream(s), iov, n);
     if (rc == UV_EAGAIN || rc == UV_ENOSYS)
@@ -316,6 +319,7 @@ void wschat__session_flush(wschat_session *s) {
     if ((size_t)rc < total)
       break;
   }
+  s->is_send_full = 0;
   if (s->q_count > 0) {
     wschat__wreq *w = wschat__server_wreq_get(s->server);
     session_unshare(s, 0);
@@ -355,6 +359,38 @@ void wschat__session_flush(wschat_session *s) {
       session_destroy(s);
     }
   }
+}
+
+size_t wschat__session_send_prepare(wschat_session *s, struct iovec *iov,
+                                    unsigned max, unsigned *n) {
+  size_t total = 0;
+  unsigned i;
+  *n = 0;
+  if (s->state == WSCHAT__S_DEAD || s->wreq != NULL)
+    return 0;
+  for (i = 0; i < max && i < s->q_count; i++) {
+    wschat__out_seg *seg = session_seg(s, i);
+    iov[i].iov_base = (char *)seg->wb->data + seg->off;
+    iov[i].iov_len = seg->len;
+    total += seg->len;
+  }
+  *n = i;
+  return total;
+}
+
+void wschat__session_sent(wschat_session *s, int res) {
+  if (res > 0)
+    session_queue_consume(s, (size_t)res);
+}
+
+void wschat__session_turn_end_sent(wschat_session *s, int res, size_t total) {
+  if (res != WSCHAT__SEND_NONE && res < 0 && res != -EAGAIN) {
+    session_destroy(s); /* as when uv_try_write() fails */
+    return;
+  }
+  if (res == -EAGAIN || (res >= 0 && (size_t)res < total))
+    s->is_send_full = 1;
+  wschat__session_turn_end(s);
 }
 
 static void session_on_write(uv_write_t *req, int status) {

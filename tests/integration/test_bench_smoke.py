@@ -286,6 +286,56 @@ class BenchSmoke(unittest.TestCase):
         self.assertIsNotNone(m, metrics)
         self.assertEqual(int(m.group(1)), 2, metrics)
 
+    # ---------------------------------------------- batched and plain
+
+    def test_flush_with_and_without_io_uring(self):
+        # The end-of-turn flush sends every session's output with one
+        # io_uring_enter(2) where io_uring is available (this machine kind
+        # has it), and with a write per session when WSCHAT_IO_URING=0.
+        # Both must deliver everything once and in order, including to
+        # receivers whose sockets fill up (slow), and only the first may
+        # hold an io_uring descriptor.
+        for setting in (None, "0"):
+            env = dict(os.environ)
+            env.pop("WSCHAT_IO_URING", None)
+            if setting is not None:
+                env["WSCHAT_IO_URING"] = setting
+            env["ASAN_OPTIONS"] = ":".join(
+                o for o in (env.get("ASAN_OPTIONS"), "quarantine_size_mb=0")
+                if o)
+            with self.subTest(WSCHAT_IO_URING=setting):
+                srv = self.chatd("--max-text", 65536, "--max-message",
+                                 1048576, "--history", 16, env=env)
+                s = self.run_bench("broadcast", srv, "--path", "/chat",
+                                   "--dialect", "json", "--connections", 100,
+                                   "--senders", 2, "--rate", 0, *SHORT)
+                self.assert_fields(s, conns=100, lost=0, out_of_order=0,
+                                   dup=0)
+                self.assertEqual(int(s["deliveries"]), int(s["sent"]) * 100,
+                                 s["_what"])
+                s = self.run_bench("slow", srv, "--path", "/chat",
+                                   "--dialect", "json", "--connections", 20,
+                                   "--slow", 2, "--senders", 2, "--size",
+                                   61440, "--room", "slowroom", *SHORT)
+                self.assert_fields(s, conns=20, slow=2, lost=0,
+                                   out_of_order=0, dup=0, slow_closed=2)
+                fds = os.listdir("/proc/%d/fd" % srv.pid)
+                targets = []
+                for fd in fds:
+                    try:
+                        targets.append(os.readlink("/proc/%d/fd/%s" %
+                                                   (srv.pid, fd)))
+                    except OSError:
+                        pass
+                rings = [t for t in targets if "io_uring" in t]
+                if setting is None:
+                    self.assertEqual(len(rings), 1, targets)
+                else:
+                    self.assertEqual(rings, [], targets)
+                srv.stop()
+                self.servers.remove(srv)
+                srv.cleanup()
+
     # ------------------------------------------------------------ usage
 
     def test_usage(self):

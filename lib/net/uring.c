@@ -1,0 +1,206 @@
+/*
+ * uring.c - batched socket sends through io_uring, with raw system calls
+ * (the kernel's <linux/io_uring.h> is all it needs). See uring.h.
+ */
+#include "net/uring.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef __linux__
+#include <linux/io_uring.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+int wschat__uring_wanted(void) {
+  const char *v = getenv("WSCHAT_IO_URING");
+  return v == NULL || strcmp(v, "0") != 0;
+}
+
+#if defined(__linux__) && defined(__NR_io_uring_setup) &&                      \
+    defined(IORING_SETUP_SUBMIT_ALL)
+
+static int uring_setup(unsigned entries, struct io_uring_params *p) {
+  return (int)syscall(__NR_io_uring_setup, entries, p);
+}
+
+static int uring_enter(int fd, unsigned to_submit, unsigned min_complete) {
+  return (int)syscall(__NR_io_uring_enter, fd, to_submit, min_complete,
+                      IORING_ENTER_GETEVENTS, NULL, (size_t)0);
+}
+
+int wschat__uring_init(wschat__uring *u, unsigned entries) {
+  struct io_uring_params p;
+  unsigned *array;
+  unsigned i;
+  char *sq, *cq;
+  int fd, err;
+
+  memset(u, 0, sizeof(*u));
+  u->fd = -1;
+  memset(&p, 0, sizeof(p));
+  /* SUBMIT_ALL: a request that fails its checks completes with an error
+   * instead of stopping the submission of those after it (5.18). */
+  p.flags = IORING_SETUP_SUBMIT_ALL;
+  if ((fd = uring_setup(entries, &p)) < 0)
+    return -errno;
+  if (!(p.features & IORING_FEAT_NODROP) || p.sq_entries < entries) {
+    close(fd);
+    return -ENOSYS;
+  }
+  u->sq_ring_size = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+  u->cq_ring_size = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+  if (p.features & IORING_FEAT_SINGLE_MMAP) {
+    if (u->cq_ring_size > u->sq_ring_size)
+      u->sq_ring_size = u->cq_ring_size;
+    u->cq_ring_size = u->sq_ring_size;
+  }
+  u->sqes_size = p.sq_entries * sizeof(struct io_uring_sqe);
+  sq = mmap(NULL, u->sq_ring_size, PROT_READ | PROT_WRITE,
+            MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
+  if (sq == MAP_FAILED)
+    goto fail;
+  u->sq_ring = sq;
+  if (p.features & IORING_FEAT_SINGLE_MMAP) {
+    cq = sq;
+  } else {
+    cq = mmap(NULL, u->cq_ring_size, PROT_READ | PROT_WRITE,
+              MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_CQ_RING);
+    if (cq == MAP_FAILED)
+      goto fail;
+  }
+  u->cq_ring = cq;
+  u->sqes = mmap(NULL, u->sqes_size, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
+  if (u->sqes == MAP_FAILED) {
+    u->sqes = NULL;
+    goto fail;
+  }
+  u->sq_tail = (unsigned *)(sq + p.sq_off.tail);
+  u->sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
+  u->cq_head = (unsigned *)(cq + p.cq_off.head);
+  u->cq_tail = (unsigned *)(cq + p.cq_off.tail);
+  u->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
+  u->cqes = cq + p.cq_off.cqes;
+  /* Slot i of the submission array always names entry i: requests are
+   * written in ring order and all consumed by each submit. */
+  array = (unsigned *)(sq + p.sq_off.array);
+  for (i = 0; i < p.sq_entries; i++)
+    array[i] = i;
+  u->entries = entries;
+  u->fd = fd;
+  return 0;
+
+fail:
+  err = -errno;
+  u->fd = fd;
+  wschat__uring_free(u);
+  return err;
+}
+
+void wschat__uring_free(wschat__uring *u) {
+  if (u->sqes != NULL)
+    munmap(u->sqes, u->sqes_size);
+  if (u->cq_ring != NULL && u->cq_ring != u->sq_ring)
+    munmap(u->cq_ring, u->cq_ring_size);
+  if (u->sq_ring != NULL)
+    munmap(u->sq_ring, u->sq_ring_size);
+  if (u->fd >= 0)
+    close(u->fd);
+  memset(u, 0, sizeof(*u));
+  u->fd = -1;
+}
+
+void wschat__uring_sendmsg(wschat__uring *u, int fd, const struct msghdr *mh,
+                           uint64_t user_data) {
+  unsigned tail = *u->sq_tail + u->pending;
+  struct io_uring_sqe *sqe =
+      &((struct io_uring_sqe *)u->sqes)[tail & *u->sq_mask];
+  memset(sqe, 0, sizeof(*sqe));
+  sqe->opcode = IORING_OP_SENDMSG;
+  sqe->fd = fd;
+  sqe->addr = (uint64_t)(uintptr_t)mh;
+  sqe->len = 1;
+  sqe->msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL;
+  sqe->user_data = user_data;
+  u->pending++;
+}
+
+/* Hand every completion posted so far to done(); returns how many. */
+static unsigned uring_reap(wschat__uring *u,
+                           void (*done)(void *, uint64_t, int), void *arg) {
+  unsigned head = *u->cq_head;
+  unsigned tail = __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE);
+  unsigned n = 0;
+  for (; head != tail; head++, n++) {
+    const struct io_uring_cqe *cqe =
+        &((const struct io_uring_cqe *)u->cqes)[head & *u->cq_mask];
+    done(arg, cqe->user_data, cqe->res);
+  }
+  __atomic_store_n(u->cq_head, head, __ATOMIC_RELEASE);
+  return n;
+}
+
+int wschat__uring_submit(wschat__uring *u, void (*done)(void *, uint64_t, int),
+                         void *arg) {
+  unsigned n = u->pending, got = 0;
+  int rc;
+  if (n == 0)
+    return 0;
+  u->pending = 0;
+  __atomic_store_n(u->sq_tail, *u->sq_tail + n, __ATOMIC_RELEASE);
+  do
+    rc = uring_enter(u->fd, n, n);
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0) {
+    /* Nothing was taken: withdraw the requests. */
+    rc = -errno;
+    __atomic_store_n(u->sq_tail, *u->sq_tail - n, __ATOMIC_RELEASE);
+    return rc;
+  }
+  /* With SUBMIT_ALL every request was taken, and with MSG_DONTWAIT each
+   * one completes inside the call; wait anyway until all have. */
+  for (;;) {
+    got += uring_reap(u, done, arg);
+    if (got >= n)
+      return 0;
+    if (uring_enter(u->fd, 0, n - got) < 0 && errno != EINTR &&
+        errno != EAGAIN && errno != EBUSY)
+      return WSCHAT__URING_LOST;
+  }
+}
+
+#else /* no io_uring */
+
+int wschat__uring_init(wschat__uring *u, unsigned entries) {
+  (void)entries;
+  memset(u, 0, sizeof(*u));
+  u->fd = -1;
+  return -ENOSYS;
+}
+
+void wschat__uring_free(wschat__uring *u) {
+  memset(u, 0, sizeof(*u));
+  u->fd = -1;
+}
+
+void wschat__uring_sendmsg(wschat__uring *u, int fd, const struct msghdr *mh,
+                           uint64_t user_data) {
+  (void)u;
+  (void)fd;
+  (void)mh;
+  (void)user_data;
+}
+
+int wschat__uring_submit(wschat__uring *u, void (*done)(void *, uint64_t, int),
+                         void *arg) {
+  (void)u;
+  (void)done;
+  (void)arg;
+  return -ENOSYS;
+}
+
+#endif

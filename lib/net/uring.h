@@ -1,0 +1,66 @@
+/*
+ * uring.h - batched socket sends through io_uring (Linux).
+ *
+ * The end-of-turn flush has one vectored write for every session that
+ * queued output. Issued as system calls, each of those pays the cost of
+ * entering and leaving the kernel; queued as SENDMSG requests on a ring,
+ * a whole batch goes in with one io_uring_enter(2), which the kernel
+ * executes at once (MSG_DONTWAIT: a full socket answers -EAGAIN instead
+ * of waiting), so every completion is there when the call returns.
+ *
+ * Only the flush uses it; libuv still owns every socket, its reads and its
+ * waiting writes. Where io_uring is missing (old kernel, a seccomp filter,
+ * kernel.io_uring_disabled) or turned off with WSCHAT_IO_URING=0, the
+ * flush writes with uv_try_write() as before.
+ */
+#ifndef WSCHAT_NET_URING_H
+#define WSCHAT_NET_URING_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+typedef struct wschat__uring {
+  int fd; /* -1: none */
+  unsigned entries;
+  unsigned pending; /* requests queued since the last submit */
+  unsigned *sq_tail;
+  unsigned *sq_mask;
+  unsigned *cq_head;
+  unsigned *cq_tail;
+  unsigned *cq_mask;
+  void *sqes; /* struct io_uring_sqe[entries] */
+  void *cqes; /* struct io_uring_cqe[] */
+  void *sq_ring;
+  size_t sq_ring_size;
+  void *cq_ring; /* == sq_ring when the kernel maps both at once */
+  size_t cq_ring_size;
+  size_t sqes_size;
+} wschat__uring;
+
+/* Whether the environment turns io_uring off (WSCHAT_IO_URING=0). */
+int wschat__uring_wanted(void);
+
+/* Set up a ring of `entries` submissions (a power of two). 0, or a
+ * negative errno (u->fd stays -1). */
+int wschat__uring_init(wschat__uring *u, unsigned entries);
+void wschat__uring_free(wschat__uring *u);
+
+/* Queue sendmsg(fd, mh, MSG_DONTWAIT | MSG_NOSIGNAL). At most `entries`
+ * may be queued between two submits; mh and what it points to must stay
+ * valid until wschat__uring_submit() returns. */
+void wschat__uring_sendmsg(wschat__uring *u, int fd, const struct msghdr *mh,
+                           uint64_t user_data);
+
+/* Submit what is queued and wait for all of it. done(arg, user_data, res)
+ * is called once per request that completed, res being the byte count or
+ * a negative errno. Returns 0 when every request completed; a negative
+ * errno when the ring took none of them (nothing was sent, done was not
+ * called: write them another way); WSCHAT__URING_LOST when waiting for
+ * them failed, so what became of those not reported is unknown. */
+#define WSCHAT__URING_LOST 1
+int wschat__uring_submit(wschat__uring *u,
+                         void (*done)(void *arg, uint64_t user_data, int res),
+                         void *arg);
+
+#endif

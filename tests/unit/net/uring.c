@@ -1,0 +1,230 @@
+/*
+ * Tests for lib/net/uring.c, the batched sends of the end-of-turn flush:
+ * bytes and answers per request, a full socket answering -EAGAIN at once,
+ * a closed peer answering -EPIPE without SIGPIPE, a bad descriptor failing
+ * alone, reuse of the ring across many batches, and WSCHAT_IO_URING=0.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "net/uring.h"
+
+#define MAXREQ 64
+
+typedef struct answers {
+  int res[MAXREQ];
+  unsigned calls[MAXREQ];
+  unsigned total;
+} answers;
+
+static void on_done(void *arg, uint64_t ud, int res) {
+  answers *a = arg;
+  cr_assert_lt(ud, MAXREQ, "unknown user_data %llu", (unsigned long long)ud);
+  a->res[ud] = res;
+  a->calls[ud]++;
+  a->total++;
+}
+
+static void pair(int sv[2]) {
+  cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  cr_assert_eq(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+}
+
+static wschat__uring ring(unsigned entries) {
+  wschat__uring u;
+  int rc = wschat__uring_init(&u, entries);
+  cr_assert_eq(rc, 0,
+               "io_uring_setup failed (%s): this machine kind has io_uring",
+               strerror(-rc));
+  cr_assert_geq(u.fd, 0);
+  return u;
+}
+
+Test(uring, wanted_follows_the_environment) {
+  unsetenv("WSCHAT_IO_URING");
+  cr_assert_eq(wschat__uring_wanted(), 1);
+  setenv("WSCHAT_IO_URING", "1", 1);
+  cr_assert_eq(wschat__uring_wanted(), 1);
+  setenv("WSCHAT_IO_URING", "0", 1);
+  cr_assert_eq(wschat__uring_wanted(), 0);
+  unsetenv("WSCHAT_IO_URING");
+}
+
+Test(uring, sends_each_request_and_answers_once) {
+  wschat__uring u = ring(8);
+  int sv[3][2];
+  struct iovec iov[3][2];
+  struct msghdr mh[3];
+  answers a;
+  char want[3][32], got[64];
+  unsigned i;
+
+  memset(&a, 0, sizeof(a));
+  for (i = 0; i < 3; i++) {
+    pair(sv[i]);
+    snprintf(want[i], sizeof(want[i]), "request %u:", i);
+    iov[i][0].iov_base = want[i];
+    iov[i][0].iov_len = strlen(want[i]);
+    iov[i][1].iov_base = "tail";
+    iov[i][1].iov_len = 4;
+    memset(&mh[i], 0, sizeof(mh[i]));
+    mh[i].msg_iov = iov[i];
+    mh[i].msg_iovlen = 2;
+    wschat__uring_sendmsg(&u, sv[i][0], &mh[i], i);
+  }
+  cr_assert_eq(u.pending, 3);
+  cr_assert_eq(wschat__uring_submit(&u, on_done, &a), 0);
+  cr_assert_eq(u.pending, 0);
+  cr_assert_eq(a.total, 3);
+  for (i = 0; i < 3; i++) {
+    size_t len = strlen(want[i]) + 4;
+    ssize_t n;
+    cr_assert_eq(a.calls[i], 1);
+    cr_assert_eq(a.res[i], (int)len, "request %u answered %d", i, a.res[i]);
+    n = read(sv[i][1], got, sizeof(got));
+    cr_assert_eq(n, (ssize_t)len);
+    cr_assert_eq(memcmp(got, want[i], len - 4), 0);
+    cr_assert_eq(memcmp(got + len - 4, "tail", 4), 0);
+    close(sv[i][0]);
+    close(sv[i][1]);
+  }
+  /* Nothing queued: nothing to do, nothing called. */
+  cr_assert_eq(wschat__uring_submit(&u, on_done, &a), 0);
+  cr_assert_eq(a.total, 3);
+  wschat__uring_free(&u);
+  cr_assert_eq(u.fd, -1);
+}
+
+Test(uring, full_socket_answers_eagain_without_waiting) {
+  wschat__uring u = ring(4);
+  int sv[2], small = 4096;
+  char block[4096];
+  struct iovec iov = {block, sizeof(block)};
+  struct msghdr mh;
+  answers a;
+
+  pair(sv);
+  setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+  memset(block, 'x', sizeof(block));
+  while (write(sv[0], block, sizeof(block)) > 0)
+    ;
+  cr_assert_eq(errno, EAGAIN);
+  memset(&a, 0, sizeof(a));
+  memset(&mh, 0, sizeof(mh));
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  alarm(5); /* a request that waited for room would hang here */
+  wschat__uring_sendmsg(&u, sv[0], &mh, 0);
+  cr_assert_eq(wschat__uring_submit(&u, on_done, &a), 0);
+  alarm(0);
+  cr_assert_eq(a.calls[0], 1);
+  cr_assert_eq(a.res[0], -EAGAIN, "answered %d", a.res[0]);
+  close(sv[0]);
+  close(sv[1]);
+  wschat__uring_free(&u);
+}
+
+Test(uring, closed_peer_is_epipe_not_sigpipe) {
+  wschat__uring u = ring(4);
+  int sv[2];
+  struct iovec iov = {"gone", 4};
+  struct msghdr mh;
+  answers a;
+
+  signal(SIGPIPE, SIG_DFL); /* the signal would end this test's process */
+  pair(sv);
+  close(sv[1]);
+  memset(&a, 0, sizeof(a));
+  memset(&mh, 0, sizeof(mh));
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  wschat__uring_sendmsg(&u, sv[0], &mh, 0);
+  cr_assert_eq(wschat__uring_submit(&u, on_done, &a), 0);
+  cr_assert_eq(a.res[0], -EPIPE, "answered %d", a.res[0]);
+  close(sv[0]);
+  wschat__uring_free(&u);
+}
+
+Test(uring, bad_descriptor_fails_alone) {
+  wschat__uring u = ring(4);
+  int sv[2];
+  struct iovec iov = {"ok", 2};
+  struct msghdr mh;
+  answers a;
+  char got[4];
+
+  pair(sv);
+  memset(&a, 0, sizeof(a));
+  memset(&mh, 0, sizeof(mh));
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  wschat__uring_sendmsg(&u, 1000000, &mh, 0); /* no such descriptor */
+  wschat__uring_sendmsg(&u, sv[0], &mh, 1);
+  cr_assert_eq(wschat__uring_submit(&u, on_done, &a), 0);
+  cr_assert_eq(a.total, 2);
+  cr_assert_eq(a.res[0], -EBADF, "answered %d", a.res[0]);
+  cr_assert_eq(a.res[1], 2, "the request after it answered %d", a.res[1]);
+  cr_assert_eq(read(sv[1], got, sizeof(got)), 2);
+  close(sv[0]);
+  close(sv[1]);
+  wschat__uring_free(&u);
+}
+
+/* Ring positions wrap: 50 batches of 8 through an 8-entry ring, every
+ * byte in order on each of the 8 sockets. */
+Test(uring, many_batches_reuse_the_ring) {
+  wschat__uring u = ring(8);
+  int sv[8][2];
+  unsigned char seq[8][50];
+  struct iovec iov[8];
+  struct msghdr mh[8];
+  answers a;
+  unsigned i, round;
+
+  for (i = 0; i < 8; i++)
+    pair(sv[i]);
+  for (round = 0; round < 50; round++) {
+    memset(&a, 0, sizeof(a));
+    for (i = 0; i < 8; i++) {
+      seq[i][round] = (unsigned char)(round * 8 + i);
+      iov[i].iov_base = &seq[i][round];
+      iov[i].iov_len = 1;
+      memset(&mh[i], 0, sizeof(mh[i]));
+      mh[i].msg_iov = &iov[i];
+      mh[i].msg_iovlen = 1;
+      wschat__uring_sendmsg(&u, sv[i][0], &mh[i], i);
+    }
+    cr_assert_eq(wschat__uring_submit(&u, on_done, &a), 0);
+    cr_assert_eq(a.total, 8, "round %u: %u answers", round, a.total);
+    for (i = 0; i < 8; i++)
+      cr_assert_eq(a.res[i], 1, "round %u request %u: %d", round, i, a.res[i]);
+  }
+  for (i = 0; i < 8; i++) {
+    unsigned char got[64];
+    cr_assert_eq(read(sv[i][1], got, sizeof(got)), 50);
+    for (round = 0; round < 50; round++)
+      cr_assert_eq(got[round], (unsigned char)(round * 8 + i));
+    close(sv[i][0]);
+    close(sv[i][1]);
+  }
+  wschat__uring_free(&u);
+}
+
+Test(uring, free_is_safe_on_a_ring_that_failed) {
+  wschat__uring u;
+  /* More entries than the kernel allows (32768): setup fails cleanly. */
+  int rc = wschat__uring_init(&u, 1u << 20);
+  cr_assert_lt(rc, 0);
+  cr_assert_eq(u.fd, -1);
+  wschat__uring_free(&u);
+  wschat__uring_free(&u);
+  cr_assert_eq(u.fd, -1);
+}
