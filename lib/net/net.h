@@ -178,7 +178,7 @@ struct wschat_session {
   unsigned is_peer_closed : 1;    /* the peer's close frame arrived */
   unsigned is_ip_counted : 1;     /* counted in server->iplimit */
   unsigned is_ip_rejected : 1;    /* rejecting: over max_per_ip */
-  unsigned has_chunk_segs : 1;    /* the queue may reference shared chunks */
+  unsigned has_chunk_segs : 1;    /* the queue may reference shared buffers */
   unsigned is_send_full : 1;      /* the batched send found the socket full */
 };
 

@@ -320,7 +320,7 @@ wschat__wbuf *wschat__server_chunk_get(wschat_server *srv) {
   }
   wb = wschat__wbuf_new(WSCHAT__CHUNK_SIZE);
   if (wb != NULL)
-    wb->is_chunk = 1;
+    wb->kind = WSCHAT__WBUF_CHUNK;
   return wb;
 }
 

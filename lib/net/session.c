@@ -44,7 +44,7 @@ static uv_stream_t *session_stream(wschat_session *s) {
  * goes back to the server's pool for reuse, so the server does not malloc
  * per turn and an idle session holds no buffer. */
 static void session_release_wbuf(wschat_session *s, wschat__wbuf *wb) {
-  if (wb->is_chunk && wb->refs == 1)
+  if (wb->kind == WSCHAT__WBUF_CHUNK && wb->refs == 1)
     wschat__server_chunk_put(s->server, wb);
   else
     wschat__wbuf_unref(wb);
@@ -187,6 +187,19 @@ int wschat__session_queue_wbuf(wschat_session *s, wschat__wbuf *wb, size_t off,
   int rc;
   if (s->state != WSCHAT__S_OPEN || s->is_slow)
     return WSCHAT_ECLOSED;
+  if (wb->kind != WSCHAT__WBUF_OWN) {
+    /* A frame carved right after the last one queued here extends its
+     * stretch (unless that is in a write already). */
+    s->has_chunk_segs = 1;
+    if (s->q_count > s->inflight) {
+      wschat__out_seg *last = session_seg(s, s->q_count - 1);
+      if (last->wb == wb && last->off + last->len == off) {
+        last->len += len;
+        session_note_queued(s, len);
+        return 0;
+      }
+    }
+  }
   rc = session_queue_push(s, wschat__wbuf_ref(wb), off, len);
   if (rc == 0)
     session_note_queued(s, len);
@@ -252,7 +265,8 @@ static void session_on_write(uv_write_t *req, int status);
 
 /*
  * Move the queued bytes of segments [from, q_count) that live in shared
- * chunks into one buffer of the session's own. Output that waits for the
+ * buffers (the server's chunks, blocks of carved frames) into one buffer
+ * of the session's own. Output that waits for the
  * socket then pins only its own bytes (bounded by max_queued), never a
  * chunk other sessions filled. Out of memory, the segments simply keep
  * their chunks. Segments before `from` (in flight) were moved already,
@@ -267,7 +281,7 @@ static void session_unshare(wschat_session *s, uint32_t from) {
   if (!s->has_chunk_segs)
     return;
   for (i = from; i < s->q_count; i++)
-    if (session_seg(s, i)->wb->is_chunk)
+    if (session_seg(s, i)->wb->kind != WSCHAT__WBUF_OWN)
       bytes += session_seg(s, i)->len;
   if (bytes == 0) {
     s->has_chunk_segs = 0;
@@ -277,7 +291,7 @@ static void session_unshare(wschat_session *s, uint32_t from) {
     return;
   for (i = from; i < s->q_count; i++) {
     wschat__out_seg *seg = session_seg(s, i);
-    if (!seg->wb->is_chunk)
+    if (seg->wb->kind == WSCHAT__WBUF_OWN)
       continue;
     memcpy(own->data + off, seg->wb->data + seg->off, seg->len);
     session_release_wbuf(s, seg->wb);

@@ -253,6 +253,27 @@ static void on_message(wschat_session *s, wschat_msg_type type,
     cr_assert_eq(wschat_frame_new(WSCHAT_TEXT, "after", 5, &f), 0);
     log_event("walkclose %d;", wschat_room_broadcast(room, f, NULL));
     wschat_frame_release(f);
+  } else if (strcmp(cmd, "burst") == 0) {
+    /* atoi(arg) broadcasts in this one turn, numbered, of growing sizes
+     * (so small frames fill and roll over frame blocks, and every 50th
+     * is too large to be carved), with a direct reply to the caller after
+     * every 7th: all must arrive whole and in this order. */
+    static char big[6000];
+    int i, n = atoi(arg), sent = 0;
+    for (i = 0; i < n; i++) {
+      wschat_frame *f;
+      size_t len = (size_t)(i % 50 == 49 ? 5000 : 8 + (i * 37) % 900);
+      memset(big, 'a' + i % 26, len);
+      snprintf(big, 16, "%06d:", i);
+      big[7] = 'a' + i % 26; /* snprintf's NUL */
+      cr_assert_eq(wschat_frame_new(WSCHAT_BINARY, big, len, &f), 0);
+      sent +=
+          wschat_room_broadcast(wschat_room_find(server, "lobby"), f, NULL) > 0;
+      wschat_frame_release(f);
+      if (i % 7 == 6)
+        cr_assert_eq(wschat_session_send_text(s, "direct", 6), 0);
+    }
+    log_event("burst %d;", sent);
   } else if (strcmp(cmd, "find") == 0) {
     wschat_session *f = wschat_server_find_session(server, arg);
     log_event("find %s=%s;", arg, f ? wschat_session_name(f) : "-");
@@ -347,6 +368,41 @@ Test(chat, broadcast_shares_one_frame, .init = setup, .fini = teardown) {
   send_text(fds[0], "say lobby second");
   expect_text(fds[1], "second");
   for (i = 0; i < 3; i++)
+    close(fds[i]);
+}
+
+/* Frames broadcast in one turn are carved back to back and queued as
+ * one stretch per recipient; interleaved direct sends, frames too large
+ * to carve and block rollovers must not disturb their order or bytes. */
+Test(chat, burst_of_broadcasts_arrives_whole_and_in_order, .init = setup,
+     .fini = teardown) {
+  static uint8_t buf[8192];
+  char want[6000];
+  int fds[2], i, k, op;
+  for (i = 0; i < 2; i++)
+    fds[i] = client_open(NULL);
+  cr_assert(log_wait_for("open user2;"));
+  send_text(fds[0], "burst 400");
+  cr_assert(log_wait_for("burst 400;"));
+  for (k = 0; k < 2; k++) {
+    for (i = 0; i < 400; i++) {
+      size_t len = (size_t)(i % 50 == 49 ? 5000 : 8 + (i * 37) % 900);
+      size_t n = client_recv(fds[k], &op, buf, sizeof(buf));
+      memset(want, 'a' + i % 26, len);
+      snprintf(want, 16, "%06d:", i);
+      want[7] = 'a' + i % 26;
+      cr_assert_eq(op, 2, "client %d frame %d: opcode %d", k, i, op);
+      cr_assert_eq(n, len, "client %d frame %d: %zu bytes", k, i, n);
+      cr_assert_eq(memcmp(buf, want, len), 0, "client %d frame %d", k, i);
+      if (k == 0 && i % 7 == 6) {
+        n = client_recv(fds[k], &op, buf, sizeof(buf));
+        cr_assert_eq(op, 1);
+        cr_assert_eq(n, 6);
+        cr_assert_eq(memcmp(buf, "direct", 6), 0, "after frame %d", i);
+      }
+    }
+  }
+  for (i = 0; i < 2; i++)
     close(fds[i]);
 }
 
