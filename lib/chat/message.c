@@ -763,6 +763,7 @@ typedef struct chat_event {
   wschat__chat_buf enc[2]; /* [0] text line, [1] JSON */
   wschat_frame *frame[2];  /* made on first use */
   const wschat_session *except;
+  const char *json_proto; /* the JSON dialect's name as sessions hold it */
 } chat_event;
 
 static void event_init(chat_event *ev) {
@@ -780,9 +781,18 @@ static void event_free(chat_event *ev) {
 }
 
 static void event_send(chat_event *ev, wschat_session *s) {
-  int d = is_json_session(s);
+  const char *p = wschat_session_subprotocol(s);
+  int d;
   if (s == ev->except)
     return;
+  /* Sessions of one server share the string their subprotocol points to:
+   * compare its text once per event, then its address. */
+  if (p == NULL)
+    d = 0;
+  else if (p == ev->json_proto)
+    d = 1;
+  else if ((d = strcmp(p, WSCHAT__CHAT_SUBPROTOCOL) == 0))
+    ev->json_proto = p;
   if (ev->frame[d] == NULL &&
       (ev->enc[d].is_failed || ev->enc[d].data == NULL ||
        wschat_frame_new(WSCHAT_TEXT, ev->enc[d].data, ev->enc[d].len,
