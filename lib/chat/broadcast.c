@@ -75,7 +75,7 @@ int wschat_session_send_frame(wschat_session *s, wschat_frame *frame) {
     return WSCHAT_EINVAL;
   rc = wschat__session_queue_wbuf(s, frame->wb, frame->off, frame->len);
   if (rc == 0)
-    s->server->stats[WSCHAT_STAT_MESSAGES_OUT]++;
+    wschat__session_server(s)->stats[WSCHAT_STAT_MESSAGES_OUT]++;
   return rc;
 }
 

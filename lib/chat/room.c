@@ -37,8 +37,8 @@ static int is_valid_name(const char *s, size_t max) {
 }
 
 void wschat__chat_server_init(wschat_server *srv) {
-  wschat__strmap_init(&srv->names, 1);
-  wschat__strmap_init(&srv->rooms, 0);
+  wschat__strmap_init(&srv->names, 1, offsetof(wschat_session, name));
+  wschat__strmap_init(&srv->rooms, 0, offsetof(wschat_room, name));
   wschat__link_init(&srv->room_list);
   srv->max_rooms = 10000;
   srv->history_size = 1000;
@@ -47,18 +47,18 @@ void wschat__chat_server_init(wschat_server *srv) {
 }
 
 void wschat__chat_session_init(wschat_session *s) {
-  wschat__link_init(&s->rooms);
+  s->rooms = NULL;
 }
 
 int wschat__chat_session_open(wschat_session *s) {
-  wschat_server *srv = s->server;
+  wschat_server *srv = wschat__session_server(s);
   /* user<N>, skipping numbers whose name a rename has taken. */
   do
     snprintf(s->name, sizeof(s->name), "user%llu",
              (unsigned long long)++srv->next_user_number);
   while (wschat__strmap_get(&srv->names, s->name) != NULL);
   s->rate_tokens = srv->rate_burst;
-  s->rate_refill = uv_now(srv->loop);
+  s->rate_refill = wschat__ms(uv_now(srv->loop));
   srv->stats[WSCHAT_STAT_SESSIONS]++;
   srv->stats[WSCHAT_STAT_SESSIONS_TOTAL]++;
   return wschat__strmap_put(&srv->names, s->name, s);
@@ -69,7 +69,7 @@ const char *wschat_session_name(const wschat_session *s) {
 }
 
 int wschat_session_set_name(wschat_session *s, const char *name) {
-  wschat_server *srv = s->server;
+  wschat_server *srv = wschat__session_server(s);
   wschat_session *holder;
   if (!is_valid_name(name, 32))
     return WSCHAT_EINVAL;
@@ -199,14 +199,11 @@ void *wschat_room_get_userdata(const wschat_room *r) {
 
 static wschat__membership *room_membership(const wschat_room *r,
                                            const wschat_session *s) {
-  const wschat__link *l;
+  wschat__membership *m;
   /* A session is in few rooms; a room may have thousands of members. */
-  for (l = s->rooms.next; l != &s->rooms; l = l->next) {
-    wschat__membership *m =
-        WSCHAT__CONTAINER_OF(l, wschat__membership, session_node);
+  for (m = s->rooms; m != NULL; m = m->next)
     if (m->room == r)
       return m;
-  }
   return NULL;
 }
 
@@ -230,7 +227,7 @@ void wschat__room_compact(wschat_room *r) {
 }
 
 int wschat_room_join(wschat_room *r, wschat_session *s) {
-  wschat__membership *m;
+  wschat__membership *m, **link;
   if (r == NULL || s == NULL)
     return WSCHAT_EINVAL;
   if (s->state != WSCHAT__S_OPEN || s->name[0] == '\0')
@@ -258,15 +255,22 @@ int wschat_room_join(wschat_room *r, wschat_session *s) {
   m->index = r->nslots;
   r->members[r->nslots++] = m;
   r->nmembers++;
-  wschat__link_insert_tail(&s->rooms, &m->session_node);
+  /* Last in the session's list, which keeps join order. */
+  m->next = NULL;
+  for (link = &s->rooms; *link != NULL; link = &(*link)->next)
+    ;
+  *link = m;
   return 0;
 }
 
 static void membership_remove(wschat__membership *m) {
   wschat_room *r = m->room;
+  wschat__membership **link = &m->session->rooms;
   r->members[m->index] = NULL;
   r->nmembers--;
-  wschat__link_remove(&m->session_node);
+  while (*link != m)
+    link = &(*link)->next;
+  *link = m->next;
   wschat__free(m);
   if (r->nslots > 2 * r->nmembers + 8)
     wschat__room_compact(r);
@@ -305,18 +309,17 @@ void wschat_server_foreach_room(wschat_server *srv, wschat_room_cb cb,
 
 void wschat_session_foreach_room(wschat_session *s, wschat_room_cb cb,
                                  void *arg) {
-  wschat__link *l, *next;
-  for (l = s->rooms.next; l != &s->rooms; l = next) {
-    next = l->next;
-    cb(WSCHAT__CONTAINER_OF(l, wschat__membership, session_node)->room, arg);
+  wschat__membership *m, *next;
+  for (m = s->rooms; m != NULL; m = next) {
+    next = m->next;
+    cb(m->room, arg);
   }
 }
 
 void wschat__chat_session_gone(wschat_session *s) {
-  wschat_server *srv = s->server;
-  while (!wschat__link_empty(&s->rooms))
-    membership_remove(
-        WSCHAT__CONTAINER_OF(s->rooms.next, wschat__membership, session_node));
+  wschat_server *srv = wschat__session_server(s);
+  while (s->rooms != NULL)
+    membership_remove(s->rooms);
   if (s->name[0] != '\0') {
     if (wschat__strmap_get(&srv->names, s->name) == s)
       wschat__strmap_remove(&srv->names, s->name);
@@ -427,16 +430,16 @@ void wschat_server_get_rate(const wschat_server *srv, unsigned *per_second,
 }
 
 int wschat_session_rate_take(wschat_session *s) {
-  wschat_server *srv = s->server;
+  wschat_server *srv = wschat__session_server(s);
   uint64_t now;
   if (srv->rate_per_second == 0)
     return 0;
   now = uv_now(srv->loop);
-  s->rate_tokens +=
-      (double)(now - s->rate_refill) * srv->rate_per_second / 1000.0;
+  s->rate_tokens += (double)wschat__ms_since(now, s->rate_refill) *
+                    srv->rate_per_second / 1000.0;
   if (s->rate_tokens > srv->rate_burst)
     s->rate_tokens = srv->rate_burst;
-  s->rate_refill = now;
+  s->rate_refill = wschat__ms(now);
   if (s->rate_tokens < 1.0) {
     srv->stats[WSCHAT_STAT_RATE_LIMITED]++;
     return WSCHAT_ERATELIMITED;

@@ -3,6 +3,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 /* The header keeps the size and preserves max_align_t alignment. */
 typedef union block_header {
@@ -91,6 +94,16 @@ void wschat__free(void *ptr) {
   h = (block_header *)ptr - 1;
   atomic_fetch_sub_explicit(&live_bytes, h->size, memory_order_relaxed);
   user_free(h);
+}
+
+int wschat__release_free_memory(void) {
+#ifdef __GLIBC__
+  if (user_malloc == malloc && user_free == free) {
+    malloc_trim(0);
+    return 1;
+  }
+#endif
+  return 0;
 }
 
 char *wschat__strdup(const char *s) {

@@ -6,8 +6,9 @@
 #include "core/alloc.h"
 #include "wschat.h"
 
-static const char tombstone[1];
-#define STRMAP_TOMBSTONE tombstone
+/* A deleted slot: never a value's address. */
+static char tombstone;
+#define STRMAP_TOMBSTONE ((void *)&tombstone)
 
 static uint32_t strmap_hash(const char *s, int is_nocase) {
   uint32_t h = 2166136261u; /* FNV-1a */
@@ -20,13 +21,18 @@ static uint32_t strmap_hash(const char *s, int is_nocase) {
   return h;
 }
 
+static const char *strmap_key(const wschat__strmap *m, const void *value) {
+  return (const char *)value + m->key_offset;
+}
+
 static int strmap_eq(const wschat__strmap *m, const char *a, const char *b) {
   return m->is_nocase ? strcasecmp(a, b) == 0 : strcmp(a, b) == 0;
 }
 
-void wschat__strmap_init(wschat__strmap *m, int is_nocase) {
+void wschat__strmap_init(wschat__strmap *m, int is_nocase, size_t key_offset) {
   memset(m, 0, sizeof(*m));
   m->is_nocase = is_nocase;
+  m->key_offset = key_offset;
 }
 
 void wschat__strmap_free(wschat__strmap *m) {
@@ -35,28 +41,30 @@ void wschat__strmap_free(wschat__strmap *m) {
   m->cap = m->used = m->live = 0;
 }
 
-/* The slot holding key, or NULL. */
-static wschat__strmap_slot *strmap_find(const wschat__strmap *m,
-                                        const char *key, uint32_t h) {
+/* The slot holding key, or NULL. Slots keep no hash, so each occupied
+ * slot on the probe path costs a string comparison; the load stays under
+ * 3/4, which keeps the paths short. */
+static void **strmap_find(const wschat__strmap *m, const char *key,
+                          uint32_t h) {
   size_t i;
   if (m->cap == 0)
     return NULL;
   for (i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-    wschat__strmap_slot *s = &m->slots[i];
-    if (s->key == NULL)
+    void **s = &m->slots[i];
+    if (*s == NULL)
       return NULL;
-    if (s->key != STRMAP_TOMBSTONE && s->hash == h && strmap_eq(m, s->key, key))
+    if (*s != STRMAP_TOMBSTONE && strmap_eq(m, strmap_key(m, *s), key))
       return s;
   }
 }
 
 void *wschat__strmap_get(const wschat__strmap *m, const char *key) {
-  wschat__strmap_slot *s = strmap_find(m, key, strmap_hash(key, m->is_nocase));
-  return s != NULL ? s->value : NULL;
+  void **s = strmap_find(m, key, strmap_hash(key, m->is_nocase));
+  return s != NULL ? *s : NULL;
 }
 
 static int strmap_resize(wschat__strmap *m, size_t cap) {
-  wschat__strmap_slot *old = m->slots;
+  void **old = m->slots;
   size_t old_cap = m->cap;
   size_t i;
   m->slots = wschat__calloc(cap, sizeof(*m->slots));
@@ -67,12 +75,12 @@ static int strmap_resize(wschat__strmap *m, size_t cap) {
   m->cap = cap;
   m->used = m->live = 0;
   for (i = 0; i < old_cap; i++) {
-    wschat__strmap_slot *s = &old[i];
-    if (s->key != NULL && s->key != STRMAP_TOMBSTONE) {
-      size_t j = s->hash & (cap - 1);
-      while (m->slots[j].key != NULL)
+    void *v = old[i];
+    if (v != NULL && v != STRMAP_TOMBSTONE) {
+      size_t j = strmap_hash(strmap_key(m, v), m->is_nocase) & (cap - 1);
+      while (m->slots[j] != NULL)
         j = (j + 1) & (cap - 1);
-      m->slots[j] = *s;
+      m->slots[j] = v;
       m->used++;
       m->live++;
     }
@@ -83,11 +91,10 @@ static int strmap_resize(wschat__strmap *m, size_t cap) {
 
 int wschat__strmap_put(wschat__strmap *m, const char *key, void *value) {
   uint32_t h = strmap_hash(key, m->is_nocase);
-  wschat__strmap_slot *s = strmap_find(m, key, h);
+  void **s = strmap_find(m, key, h);
   size_t i;
   if (s != NULL) {
-    s->key = key;
-    s->value = value;
+    *s = value;
     return 0;
   }
   /* Keep the load (tombstones included) under 3/4. */
@@ -100,26 +107,23 @@ int wschat__strmap_put(wschat__strmap *m, const char *key, void *value) {
   }
   for (i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
     s = &m->slots[i];
-    if (s->key == NULL || s->key == STRMAP_TOMBSTONE)
+    if (*s == NULL || *s == STRMAP_TOMBSTONE)
       break;
   }
-  if (s->key == NULL)
+  if (*s == NULL)
     m->used++;
-  s->key = key;
-  s->value = value;
-  s->hash = h;
+  *s = value;
   m->live++;
   return 0;
 }
 
 void *wschat__strmap_remove(wschat__strmap *m, const char *key) {
-  wschat__strmap_slot *s = strmap_find(m, key, strmap_hash(key, m->is_nocase));
+  void **s = strmap_find(m, key, strmap_hash(key, m->is_nocase));
   void *value;
   if (s == NULL)
     return NULL;
-  value = s->value;
-  s->key = STRMAP_TOMBSTONE;
-  s->value = NULL;
+  value = *s;
+  *s = STRMAP_TOMBSTONE;
   m->live--;
   return value;
 }

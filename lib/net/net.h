@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <uv.h>
 
+#include "core/slab.h"
 #include "core/strmap.h"
 #include "net/iplimit.h"
 #include "net/uring.h"
@@ -93,6 +94,9 @@ typedef struct wschat__send_batch {
   wschat__send_slot slots[WSCHAT__URING_ENTRIES];
   struct iovec iov[WSCHAT__URING_IOVS];
 } wschat__send_batch;
+/* Frame readers kept for reuse: one is taken per read that carries frames
+ * and given back when the read ends between messages. */
+#define WSCHAT__READER_POOL_MAX 1024
 
 typedef enum wschat__session_state {
   WSCHAT__S_HANDSHAKE,  /* reading the request head */
@@ -109,15 +113,41 @@ typedef struct wschat__out_seg {
   size_t len;
 } wschat__out_seg;
 
+typedef struct wschat__wreq wschat__wreq;
+
+/* A session's write queue: a ring of segments, and the write in flight.
+ * Held only while the session has output (an empty queue of the initial
+ * size goes back to the server's pool), so an idle session pays one
+ * pointer for it. The first `inflight` segments from `head` are owned by
+ * the uv_write in progress. */
+typedef struct wschat__outq {
+  uint64_t queued_bytes; /* unsent bytes, in flight included */
+  wschat__wreq *wreq;    /* the write in flight, or NULL */
+  uint32_t head;
+  uint32_t count;
+  uint32_t cap;
+  uint32_t inflight;
+  wschat__out_seg seg[];
+} wschat__outq;
+
 /* A write request, taken from the server's pool for the one write a
  * session may have in flight: sessions with nothing to write (most, most
  * of the time) then carry no uv_write_t. */
-typedef struct wschat__wreq {
+struct wschat__wreq {
   uv_write_t req;
   wschat_session *session;
   struct wschat__wreq *next_free;
-} wschat__wreq;
+};
 #define WSCHAT__WREQ_POOL_MAX 1024
+
+/* A request path kept for the sessions of a server that takes every
+ * path. Sessions that asked for the same path as the one before share a
+ * copy (the server keeps a reference to the latest), so a server whose
+ * clients all use one path holds one copy, not one per connection. */
+typedef struct wschat__shared_path {
+  size_t refs;
+  char path[];
+} wschat__shared_path;
 
 struct wschat_http_request {
   wschat_session *session;
@@ -128,40 +158,41 @@ struct wschat_http_request {
  * connection's memory): pointers and 64-bit fields first, then the
  * 32-bit, then the bytes. */
 struct wschat_session {
-  uv_tcp_t tcp; /* first, so a uv_handle_t* is the session */
-  wschat_server *server;
-  wschat__link node;  /* server->sessions */
-  wschat__link dirty; /* server->dirty: output to flush this turn */
+  uv_tcp_t tcp;      /* first, so a uv_handle_t* is the session; tcp.data is
+                        the server (wschat__session_server) */
+  wschat__link node; /* server->sessions */
+  wschat_session *dirty_next; /* server->dirty list (is_dirty) */
   uint64_t id;
   void *userdata;
 
-  uint64_t deadline;  /* handshake / close / drain deadline (loop ms) */
-  uint64_t last_rx;   /* loop ms of the last bytes received */
-  uint64_t last_ping; /* loop ms of the last keepalive ping */
+  /* The request parser until the upgrade, then our close's reason (for
+   * on_close, once we close): never both, told apart by is_open_reported. */
+  union {
+    wschat__handshake *hs;
+    char *close_reason;
+  };
+  wschat__shared_path *info; /* the path, when the server has none */
 
-  char *close_reason; /* our close's reason, for on_close */
+  /* The frame reader, from the server's pool: held only while a frame or
+   * a fragmented message is partway in (or after a protocol error), so an
+   * idle session carries none. */
+  wschat__reader *reader;
+  uint64_t max_message; /* the server's limit when the session opened */
 
-  wschat__handshake *hs;   /* while handshaking */
-  char *info;              /* a copy of the path when the server has none */
-  const char *subprotocol; /* in server->subprotocols, fixed while open */
-
-  wschat__reader reader;
-
-  /* Write queue: a ring of segments. The first `inflight` segments from
-   * q_head are owned by the uv_write in progress. */
-  wschat__out_seg *q;
-  uint32_t q_head;
-  uint32_t q_count;
-  uint32_t q_cap;
-  uint32_t inflight;
-  uint64_t queued_bytes; /* unsent bytes, in flight included */
-
-  wschat__wreq *wreq; /* the write in flight, or NULL */
+  wschat__outq *q; /* while there is output, else NULL */
 
   /* Chat state (lib/chat/room.c). */
-  wschat__link rooms; /* wschat__membership.session_node, join order */
+  struct wschat__membership *rooms; /* first; linked by next, join order */
   double rate_tokens;
-  uint64_t rate_refill; /* loop ms of the last refill */
+
+  /* Times are the low 32 bits of the loop's clock (ms), compared modulo
+   * 2^32 (wschat__ms_*); the sweep keeps the ones it measures idleness by
+   * within WSCHAT__MS_HORIZON of now, so no difference wraps. */
+  uint32_t deadline;    /* handshake / close / drain deadline */
+  uint32_t last_rx;     /* the last bytes received */
+  uint32_t last_ping;   /* the last keepalive ping */
+  uint32_t rate_refill; /* the last refill of rate_tokens */
+  uint32_t subprotocol; /* 1 + its index in server->subprotocols, or 0 */
 
   wschat__ipkey ip_key; /* the peer's address, when counted */
   char name[33];        /* "" until on_open */
@@ -169,7 +200,8 @@ struct wschat_session {
   uint8_t state;                  /* wschat__session_state */
   uint8_t close_reason_len;       /* at most 123 */
   int16_t close_code;             /* our close's code, 0 for none */
-  unsigned is_open_reported : 1;  /* on_open ran */
+  unsigned is_open_reported : 1;  /* on_open ran (hs gave way to
+                                     close_reason) */
   unsigned is_close_reported : 1; /* on_close ran */
   unsigned is_rejecting : 1;      /* counted in server->nrejecting */
   unsigned is_slow : 1;           /* output passed max_queued */
@@ -179,16 +211,37 @@ struct wschat_session {
   unsigned is_ip_counted : 1;     /* counted in server->iplimit */
   unsigned is_ip_rejected : 1;    /* rejecting: over max_per_ip */
   unsigned has_chunk_segs : 1;    /* the queue may reference shared buffers */
+  unsigned is_dirty : 1;          /* in server->dirty */
   unsigned is_send_full : 1;      /* the batched send found the socket full */
 };
+
+/* Clock arithmetic for the 32-bit session times. Timeouts and intervals
+ * are at most a day, far below the horizon, which is far below 2^31. */
+#define WSCHAT__MS_HORIZON (UINT32_C(1) << 30)
+static inline uint32_t wschat__ms(uint64_t now) {
+  return (uint32_t)now;
+}
+/* Milliseconds from `then` to now. */
+static inline uint32_t wschat__ms_since(uint64_t now, uint32_t then) {
+  return (uint32_t)now - then;
+}
+/* Whether time a is later than time b. */
+static inline int wschat__ms_after(uint32_t a, uint32_t b) {
+  uint32_t d = a - b;
+  return d != 0 && d < UINT32_C(0x80000000);
+}
+
+static inline wschat_server *wschat__session_server(const wschat_session *s) {
+  return (wschat_server *)s->tcp.data;
+}
 
 /* A session's place in a room: in the room's member array and in the
  * session's list of rooms. */
 typedef struct wschat__membership {
   struct wschat_room *room;
   wschat_session *session;
-  uint32_t index; /* in room->members */
-  wschat__link session_node;
+  struct wschat__membership *next; /* the session's next room */
+  uint32_t index;                  /* in room->members */
 } wschat__membership;
 
 struct wschat_server {
@@ -233,7 +286,13 @@ struct wschat_server {
   atomic_int is_stop_requested;
 
   wschat__link sessions;
-  wschat__link dirty;
+  /* Sessions with output to flush at the end of this turn, in the order
+   * they queued it: singly linked through dirty_next. A session destroyed
+   * while in it stays until the flush passes it (skipped as dead) or its
+   * close callback unlinks it. */
+  wschat_session *dirty;
+  wschat_session *dirty_tail;
+  wschat__slab session_slab; /* where sessions live */
   unsigned nsessions;
   unsigned nrejecting;
   wschat__iplimit iplimit; /* connections per client address */
@@ -266,12 +325,18 @@ struct wschat_server {
   wschat__wbuf *pool[WSCHAT__CHUNK_POOL_MAX];
   unsigned npool;
   unsigned npool_min; /* fewest pooled since the last sweep */
-  wschat__out_seg *queue_pool[WSCHAT__QUEUE_POOL_MAX]; /* initial-size */
+  wschat__outq *queue_pool[WSCHAT__QUEUE_POOL_MAX]; /* initial-size */
   unsigned nqueue_pool;
   unsigned nqueue_pool_min;
+  wschat__shared_path *last_path; /* the latest session's, shared */
+  size_t slab_blocks; /* session_slab.blocks_added + blocks_freed at the
+                         last sweep */
   wschat__handshake *hs_pool[WSCHAT__HS_POOL_MAX];
   unsigned nhs_pool;
   unsigned nhs_pool_min;
+  wschat__reader *reader_pool[WSCHAT__READER_POOL_MAX];
+  unsigned nreader_pool;
+  unsigned nreader_pool_min;
 
   /* Batched sends (set up at the first flush; uring_state 0: not yet,
    * 1: in use, -1: not available or turned off). */
@@ -319,10 +384,20 @@ void wschat__server_wreq_put(wschat_server *srv, wschat__wreq *wreq);
 wschat__wbuf *wschat__server_chunk_get(wschat_server *srv);
 void wschat__server_chunk_put(wschat_server *srv, wschat__wbuf *wb);
 /* A write queue of WSCHAT__QUEUE_INITIAL segments, and back. */
-wschat__out_seg *wschat__server_queue_get(wschat_server *srv);
-void wschat__server_queue_put(wschat_server *srv, wschat__out_seg *q);
+wschat__outq *wschat__server_queue_get(wschat_server *srv);
+void wschat__server_queue_put(wschat_server *srv, wschat__outq *q);
 /* A handshake parser set up for this server's options, and back. */
 wschat__handshake *wschat__server_hs_get(wschat_server *srv);
 void wschat__server_hs_put(wschat_server *srv, wschat__handshake *hs);
+/* A reference to a shared copy of path, or NULL when out of memory; and
+ * giving one back (NULL is ignored). */
+wschat__shared_path *wschat__server_path_share(wschat_server *srv,
+                                               const char *path);
+void wschat__server_path_release(wschat__shared_path *p);
+/* A frame reader set up with this message limit, and back (the reader's
+ * buffers are released on the way back). */
+wschat__reader *wschat__server_reader_get(wschat_server *srv,
+                                          uint64_t max_message);
+void wschat__server_reader_put(wschat_server *srv, wschat__reader *r);
 
 #endif

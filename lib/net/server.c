@@ -58,7 +58,8 @@ wschat_server *wschat_server_new(uv_loop_t *loop) {
   srv->uring.fd = -1;
   memcpy(srv->close_codes, default_close_codes, sizeof(srv->close_codes));
   wschat__link_init(&srv->sessions);
-  wschat__link_init(&srv->dirty);
+  wschat__slab_init(&srv->session_slab, sizeof(wschat_session),
+                    _Alignof(wschat_session));
   wschat__iplimit_init(&srv->iplimit);
   wschat__chat_server_init(srv);
   atomic_init(&srv->is_stop_requested, RUN_NONE);
@@ -97,6 +98,8 @@ int wschat_server_free(wschat_server *srv) {
     wschat__free(srv->queue_pool[--srv->nqueue_pool]);
   while (srv->nhs_pool > 0)
     wschat__handshake_free(srv->hs_pool[--srv->nhs_pool]);
+  while (srv->nreader_pool > 0)
+    wschat__free(srv->reader_pool[--srv->nreader_pool]);
   while (srv->wreq_free != NULL) {
     wschat__wreq *w = srv->wreq_free;
     srv->wreq_free = w->next_free;
@@ -105,6 +108,8 @@ int wschat_server_free(wschat_server *srv) {
   wschat__free(srv->read_buf);
   wschat__uring_free(&srv->uring);
   wschat__free(srv->batch);
+  wschat__server_path_release(srv->last_path);
+  wschat__slab_destroy(&srv->session_slab);
   wschat__iplimit_free(&srv->iplimit);
   server_free_options(srv);
   if (srv->own_loop != NULL) {
@@ -338,17 +343,26 @@ void wschat__server_chunk_put(wschat_server *srv, wschat__wbuf *wb) {
  * Pools of write queues and handshake parsers
  * ---------------------------------------------------------------------- */
 
-wschat__out_seg *wschat__server_queue_get(wschat_server *srv) {
+wschat__outq *wschat__server_queue_get(wschat_server *srv) {
+  wschat__outq *q;
   if (srv->nqueue_pool > 0) {
-    wschat__out_seg *q = srv->queue_pool[--srv->nqueue_pool];
+    q = srv->queue_pool[--srv->nqueue_pool];
     if (srv->nqueue_pool < srv->nqueue_pool_min)
       srv->nqueue_pool_min = srv->nqueue_pool;
-    return q;
+  } else {
+    q = wschat__malloc(sizeof(*q) +
+                       sizeof(wschat__out_seg) * WSCHAT__QUEUE_INITIAL);
+    if (q == NULL)
+      return NULL;
   }
-  return wschat__malloc(sizeof(wschat__out_seg) * WSCHAT__QUEUE_INITIAL);
+  q->queued_bytes = 0;
+  q->wreq = NULL;
+  q->head = q->count = q->inflight = 0;
+  q->cap = WSCHAT__QUEUE_INITIAL;
+  return q;
 }
 
-void wschat__server_queue_put(wschat_server *srv, wschat__out_seg *q) {
+void wschat__server_queue_put(wschat_server *srv, wschat__outq *q) {
   if (srv->nqueue_pool < WSCHAT__QUEUE_POOL_MAX)
     srv->queue_pool[srv->nqueue_pool++] = q;
   else
@@ -390,6 +404,53 @@ void wschat__server_hs_put(wschat_server *srv, wschat__handshake *hs) {
     wschat__handshake_free(hs);
 }
 
+wschat__shared_path *wschat__server_path_share(wschat_server *srv,
+                                               const char *path) {
+  wschat__shared_path *p = srv->last_path;
+  size_t len;
+  if (p != NULL && strcmp(p->path, path) == 0) {
+    p->refs++;
+    return p;
+  }
+  len = strlen(path);
+  if ((p = wschat__malloc(sizeof(*p) + len + 1)) == NULL)
+    return NULL;
+  memcpy(p->path, path, len + 1);
+  p->refs = 2; /* the caller's and the server's */
+  wschat__server_path_release(srv->last_path);
+  srv->last_path = p;
+  return p;
+}
+
+void wschat__server_path_release(wschat__shared_path *p) {
+  if (p != NULL && --p->refs == 0)
+    wschat__free(p);
+}
+
+wschat__reader *wschat__server_reader_get(wschat_server *srv,
+                                          uint64_t max_message) {
+  wschat__reader *r;
+  if (srv->nreader_pool > 0) {
+    r = srv->reader_pool[--srv->nreader_pool];
+    if (srv->nreader_pool < srv->nreader_pool_min)
+      srv->nreader_pool_min = srv->nreader_pool;
+  } else if ((r = wschat__malloc(sizeof(*r))) == NULL) {
+    return NULL;
+  }
+  wschat__reader_init(r, max_message, &wschat__allocator_default);
+  return r;
+}
+
+void wschat__server_reader_put(wschat_server *srv, wschat__reader *r) {
+  if (r == NULL)
+    return;
+  wschat__reader_free(r);
+  if (srv->nreader_pool < WSCHAT__READER_POOL_MAX)
+    srv->reader_pool[srv->nreader_pool++] = r;
+  else
+    wschat__free(r);
+}
+
 /* ------------------------------------------------------------------------
  * Loop plumbing
  * ---------------------------------------------------------------------- */
@@ -423,17 +484,38 @@ static void server_on_kick(uv_idle_t *handle) {
 }
 
 void wschat__server_mark_dirty(wschat_server *srv, wschat_session *s) {
-  if (!wschat__link_empty(&s->dirty) || s->state == WSCHAT__S_DEAD)
+  if (s->is_dirty || s->state == WSCHAT__S_DEAD)
     return;
-  if (wschat__link_empty(&srv->dirty) && srv->is_listening &&
-      !srv->is_stop_done)
+  if (srv->dirty == NULL && srv->is_listening && !srv->is_stop_done)
     uv_idle_start(&srv->kick, server_on_kick);
-  wschat__link_insert_tail(&srv->dirty, &s->dirty);
+  s->is_dirty = 1;
+  s->dirty_next = NULL;
+  if (srv->dirty == NULL)
+    srv->dirty = s;
+  else
+    srv->dirty_tail->dirty_next = s;
+  srv->dirty_tail = s;
+}
+
+/* Take s out of the dirty list wherever it is (a walk: only a session
+ * that closed before the end of its turn's flush needs it). */
+static void server_unlink_dirty(wschat_server *srv, wschat_session *s) {
+  wschat_session **link = &srv->dirty, *prev = NULL;
+  if (!s->is_dirty)
+    return;
+  while (*link != s) {
+    prev = *link;
+    link = &prev->dirty_next;
+  }
+  *link = s->dirty_next;
+  if (srv->dirty_tail == s)
+    srv->dirty_tail = prev;
+  s->is_dirty = 0;
+  s->dirty_next = NULL;
 }
 
 void wschat__server_session_gone(wschat_server *srv, wschat_session *s) {
-  if (!wschat__link_empty(&s->dirty))
-    wschat__link_remove(&s->dirty);
+  server_unlink_dirty(srv, s);
   wschat__link_remove(&s->node);
   srv->nsessions--;
   if (s->is_rejecting)
@@ -441,6 +523,19 @@ void wschat__server_session_gone(wschat_server *srv, wschat_session *s) {
   if (s->is_ip_counted)
     wschat__iplimit_release(&srv->iplimit, &s->ip_key);
   server_maybe_finish_stop(srv);
+}
+
+/* The first session in the dirty list, taken out of it. A session
+ * destroyed since it was put there stays listed (the list is singly
+ * linked) and valid (it is freed in a later loop phase) until taken. */
+static wschat_session *server_dirty_pop(wschat_server *srv) {
+  wschat_session *s = srv->dirty;
+  srv->dirty = s->dirty_next;
+  if (srv->dirty == NULL)
+    srv->dirty_tail = NULL;
+  s->is_dirty = 0;
+  s->dirty_next = NULL;
+  return s;
 }
 
 static void server_on_sent(void *arg, uint64_t user_data, int res) {
@@ -460,14 +555,11 @@ static void server_flush_batch(wschat_server *srv) {
   unsigned n = 0, niov = 0, i, k;
   int rc;
 
-  while (!wschat__link_empty(&srv->dirty) && n < WSCHAT__URING_ENTRIES) {
-    wschat_session *s =
-        WSCHAT__CONTAINER_OF(srv->dirty.next, wschat_session, dirty);
+  while (srv->dirty != NULL && n < WSCHAT__URING_ENTRIES &&
+         niov + WSCHAT__IOV_BATCH <= WSCHAT__URING_IOVS) {
+    wschat_session *s = server_dirty_pop(srv);
     wschat__send_slot *slot = &b->slots[n];
     uv_os_fd_t fd;
-    if (niov + WSCHAT__IOV_BATCH > WSCHAT__URING_IOVS)
-      break;
-    wschat__link_remove(&s->dirty);
     slot->session = s;
     slot->res = WSCHAT__SEND_NONE;
     slot->total =
@@ -512,34 +604,62 @@ static void server_flush_batch(wschat_server *srv) {
  * kernel together when io_uring is there. */
 static void server_on_check(uv_check_t *handle) {
   wschat_server *srv = WSCHAT__CONTAINER_OF(handle, wschat_server, flusher);
-  while (!wschat__link_empty(&srv->dirty)) {
-    wschat__link *l = srv->dirty.next;
-    if (srv->uring_state > 0 && l->next != &srv->dirty) {
+  while (srv->dirty != NULL) {
+    wschat_session *s;
+    if (srv->uring_state > 0 && srv->dirty->dirty_next != NULL) {
       server_flush_batch(srv);
       continue;
     }
-    wschat__link_remove(l);
-    wschat__session_turn_end(WSCHAT__CONTAINER_OF(l, wschat_session, dirty));
+    s = server_dirty_pop(srv);
+    if (s->state != WSCHAT__S_DEAD)
+      wschat__session_turn_end(s);
   }
   uv_idle_stop(&srv->kick);
 }
 
-/* Chunks that stayed in the pool for a whole sweep interval were not
- * needed: give half of them back, so a burst's memory drains away within
- * a few intervals once the load is gone. */
+/* Chunks (and queues, parsers, readers) that stayed in their pool for a
+ * whole sweep interval were not needed: give half of them back, so a
+ * burst's memory drains away within a few intervals once the load is
+ * gone. Then, if that freed memory or the number of connections moved
+ * by a slab block or more, hand the free pages inside the heap back to
+ * the system: the short-lived blocks of a burst of connections lay
+ * between the long-lived ones, and their free space would otherwise stay
+ * resident. (At most once per interval, and only after such a change:
+ * malloc_trim walks the heap's free lists.) */
 static void server_trim_pool(wschat_server *srv) {
+  size_t blocks;
+  unsigned freed = 0;
   unsigned n = srv->npool_min / 2;
-  while (n-- > 0 && srv->npool > 0)
+  while (n-- > 0 && srv->npool > 0) {
     wschat__wbuf_unref(srv->pool[--srv->npool]);
+    freed++;
+  }
   srv->npool_min = srv->npool;
   n = srv->nqueue_pool_min / 2;
-  while (n-- > 0 && srv->nqueue_pool > 0)
+  while (n-- > 0 && srv->nqueue_pool > 0) {
     wschat__free(srv->queue_pool[--srv->nqueue_pool]);
+    freed++;
+  }
   srv->nqueue_pool_min = srv->nqueue_pool;
   n = srv->nhs_pool_min / 2;
-  while (n-- > 0 && srv->nhs_pool > 0)
+  while (n-- > 0 && srv->nhs_pool > 0) {
     wschat__handshake_free(srv->hs_pool[--srv->nhs_pool]);
+    freed++;
+  }
   srv->nhs_pool_min = srv->nhs_pool;
+  n = srv->nreader_pool_min / 2;
+  while (n-- > 0 && srv->nreader_pool > 0) {
+    wschat__free(srv->reader_pool[--srv->nreader_pool]);
+    freed++;
+  }
+  srv->nreader_pool_min = srv->nreader_pool;
+  blocks = srv->session_slab.blocks_added + srv->session_slab.blocks_freed;
+  if (blocks != srv->slab_blocks) {
+    srv->slab_blocks = blocks;
+    freed++;
+  }
+  if (freed > 0)
+    wschat__release_free_memory();
 }
 
 static void server_on_sweep(uv_timer_t *timer) {

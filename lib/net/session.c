@@ -29,7 +29,7 @@ static void session_enter_drain(wschat_session *s);
 static void session_fail(wschat_session *s, int close_code, const char *why);
 
 static uint64_t session_now(const wschat_session *s) {
-  return uv_now(s->server->loop);
+  return uv_now(wschat__session_server(s)->loop);
 }
 
 static uv_stream_t *session_stream(wschat_session *s) {
@@ -45,49 +45,58 @@ static uv_stream_t *session_stream(wschat_session *s) {
  * per turn and an idle session holds no buffer. */
 static void session_release_wbuf(wschat_session *s, wschat__wbuf *wb) {
   if (wb->kind == WSCHAT__WBUF_CHUNK && wb->refs == 1)
-    wschat__server_chunk_put(s->server, wb);
+    wschat__server_chunk_put(wschat__session_server(s), wb);
   else
     wschat__wbuf_unref(wb);
 }
 
 static wschat__out_seg *session_seg(wschat_session *s, uint32_t i) {
-  return &s->q[(s->q_head + i) % s->q_cap];
+  return &s->q->seg[(s->q->head + i) % s->q->cap];
+}
+
+/* Segments queued, and unsent bytes (in flight included). */
+static uint32_t session_queue_count(const wschat_session *s) {
+  return s->q != NULL ? s->q->count : 0;
+}
+static uint64_t session_queued_bytes(const wschat_session *s) {
+  return s->q != NULL ? s->q->queued_bytes : 0;
+}
+static int session_is_writing(const wschat_session *s) {
+  return s->q != NULL && s->q->wreq != NULL;
 }
 
 static int session_queue_grow(wschat_session *s) {
-  uint32_t cap = s->q_cap ? s->q_cap * 2 : WSCHAT__QUEUE_INITIAL;
-  wschat__out_seg *q;
-  uint32_t i;
-  if (cap < s->q_cap)
-    return WSCHAT_ENOMEM;
-  if (s->q_cap == 0) {
-    if ((s->q = wschat__server_queue_get(s->server)) == NULL)
-      return WSCHAT_ENOMEM;
-    s->q_cap = cap;
-    s->q_head = 0;
-    return 0;
+  wschat__outq *old = s->q;
+  wschat__outq *q;
+  uint32_t cap, i;
+  if (old == NULL) {
+    s->q = wschat__server_queue_get(wschat__session_server(s));
+    return s->q != NULL ? 0 : WSCHAT_ENOMEM;
   }
-  q = wschat__malloc(sizeof(*q) * cap);
+  cap = old->cap * 2;
+  if (cap < old->cap)
+    return WSCHAT_ENOMEM;
+  q = wschat__malloc(sizeof(*q) + sizeof(wschat__out_seg) * cap);
   if (q == NULL)
     return WSCHAT_ENOMEM;
-  /* Unroll the ring so that q_head becomes 0. */
-  for (i = 0; i < s->q_count; i++)
-    q[i] = *session_seg(s, i);
-  wschat__free(s->q);
+  *q = *old;
+  /* Unroll the ring so that head becomes 0. */
+  for (i = 0; i < old->count; i++)
+    q->seg[i] = *session_seg(s, i);
+  q->cap = cap;
+  q->head = 0;
+  wschat__free(old);
   s->q = q;
-  s->q_cap = cap;
-  s->q_head = 0;
   return 0;
 }
 
 /* An empty queue of the initial size goes back to the server's pool (a
  * grown one stays: its session has shown it needs it). */
 static void session_queue_release(wschat_session *s) {
-  if (s->q_count == 0 && s->q_cap == WSCHAT__QUEUE_INITIAL) {
-    wschat__server_queue_put(s->server, s->q);
+  if (s->q != NULL && s->q->count == 0 && s->q->wreq == NULL &&
+      s->q->cap == WSCHAT__QUEUE_INITIAL) {
+    wschat__server_queue_put(wschat__session_server(s), s->q);
     s->q = NULL;
-    s->q_cap = 0;
-    s->q_head = 0;
   }
 }
 
@@ -96,21 +105,22 @@ static int session_queue_push(wschat_session *s, wschat__wbuf *wb, size_t off,
                               size_t len) {
   wschat__out_seg *seg;
   int rc;
-  if (s->q_count == s->q_cap && (rc = session_queue_grow(s)) != 0) {
+  if ((s->q == NULL || s->q->count == s->q->cap) &&
+      (rc = session_queue_grow(s)) != 0) {
     session_release_wbuf(s, wb);
     return rc;
   }
-  seg = &s->q[(s->q_head + s->q_count) % s->q_cap];
+  seg = session_seg(s, s->q->count);
   seg->wb = wb;
   seg->off = off;
   seg->len = len;
-  s->q_count++;
+  s->q->count++;
   return 0;
 }
 
 static void session_note_queued(wschat_session *s, size_t len) {
-  s->queued_bytes += len;
-  wschat__server_mark_dirty(s->server, s);
+  s->q->queued_bytes += len;
+  wschat__server_mark_dirty(wschat__session_server(s), s);
 }
 
 /*
@@ -132,7 +142,7 @@ static int session_queue_copy(wschat_session *s, const void *a, size_t alen,
   if (total == 0)
     return 0;
   if (total <= WSCHAT__COALESCE_MAX) {
-    wschat_server *srv = s->server;
+    wschat_server *srv = wschat__session_server(s);
     if (srv->chunk != NULL && srv->chunk->cap - srv->chunk->len < total) {
       session_release_wbuf(s, srv->chunk);
       srv->chunk = NULL;
@@ -150,8 +160,8 @@ static int session_queue_copy(wschat_session *s, const void *a, size_t alen,
     if (blen)
       memcpy(wb->data + off + alen, b, blen);
     wb->len += total;
-    if (s->q_count > s->inflight) {
-      wschat__out_seg *last = session_seg(s, s->q_count - 1);
+    if (s->q != NULL && s->q->count > s->q->inflight) {
+      wschat__out_seg *last = session_seg(s, s->q->count - 1);
       if (last->wb == wb && last->off + last->len == off) {
         last->len += total;
         session_note_queued(s, total);
@@ -191,8 +201,8 @@ int wschat__session_queue_wbuf(wschat_session *s, wschat__wbuf *wb, size_t off,
     /* A frame carved right after the last one queued here extends its
      * stretch (unless that is in a write already). */
     s->has_chunk_segs = 1;
-    if (s->q_count > s->inflight) {
-      wschat__out_seg *last = session_seg(s, s->q_count - 1);
+    if (s->q != NULL && s->q->count > s->q->inflight) {
+      wschat__out_seg *last = session_seg(s, s->q->count - 1);
       if (last->wb == wb && last->off + last->len == off) {
         last->len += len;
         session_note_queued(s, len);
@@ -208,11 +218,11 @@ int wschat__session_queue_wbuf(wschat_session *s, wschat__wbuf *wb, size_t off,
 
 /* Drop every queued segment that is not part of the write in flight. */
 static void session_queue_discard_unsent(wschat_session *s) {
-  while (s->q_count > s->inflight) {
-    wschat__out_seg *seg = session_seg(s, s->q_count - 1);
-    s->queued_bytes -= seg->len;
+  while (s->q != NULL && s->q->count > s->q->inflight) {
+    wschat__out_seg *seg = session_seg(s, s->q->count - 1);
+    s->q->queued_bytes -= seg->len;
     session_release_wbuf(s, seg->wb);
-    s->q_count--;
+    s->q->count--;
   }
 }
 
@@ -220,7 +230,7 @@ static size_t session_fill_iov(wschat_session *s, uv_buf_t *iov, unsigned max,
                                unsigned *n) {
   size_t total = 0;
   unsigned i;
-  for (i = 0; i < max && i < s->q_count; i++) {
+  for (i = 0; i < max && i < session_queue_count(s); i++) {
     wschat__out_seg *seg = session_seg(s, i);
     iov[i] = uv_buf_init((char *)seg->wb->data + seg->off, (unsigned)seg->len);
     total += seg->len;
@@ -231,8 +241,10 @@ static size_t session_fill_iov(wschat_session *s, uv_buf_t *iov, unsigned max,
 
 /* Forget the first `bytes` queued bytes, which the socket took. */
 static void session_queue_consume(wschat_session *s, size_t bytes) {
-  s->queued_bytes -= bytes;
-  s->server->stats[WSCHAT_STAT_BYTES_OUT] += bytes;
+  if (bytes == 0)
+    return;
+  s->q->queued_bytes -= bytes;
+  wschat__session_server(s)->stats[WSCHAT_STAT_BYTES_OUT] += bytes;
   while (bytes > 0) {
     wschat__out_seg *seg = session_seg(s, 0);
     if (seg->len > bytes) {
@@ -242,8 +254,8 @@ static void session_queue_consume(wschat_session *s, size_t bytes) {
     }
     bytes -= seg->len;
     session_release_wbuf(s, seg->wb);
-    s->q_head = (s->q_head + 1) % s->q_cap;
-    s->q_count--;
+    s->q->head = (s->q->head + 1) % s->q->cap;
+    s->q->count--;
   }
 }
 
@@ -280,7 +292,7 @@ static void session_unshare(wschat_session *s, uint32_t from) {
   uint32_t i;
   if (!s->has_chunk_segs)
     return;
-  for (i = from; i < s->q_count; i++)
+  for (i = from; i < session_queue_count(s); i++)
     if (session_seg(s, i)->wb->kind != WSCHAT__WBUF_OWN)
       bytes += session_seg(s, i)->len;
   if (bytes == 0) {
@@ -289,7 +301,7 @@ static void session_unshare(wschat_session *s, uint32_t from) {
   }
   if ((own = wschat__wbuf_new(bytes)) == NULL)
     return;
-  for (i = from; i < s->q_count; i++) {
+  for (i = from; i < s->q->count; i++) {
     wschat__out_seg *seg = session_seg(s, i);
     if (seg->wb->kind == WSCHAT__WBUF_OWN)
       continue;
@@ -316,11 +328,11 @@ void wschat__session_flush(wschat_session *s) {
   size_t total;
   int rc;
 
-  if (s->state == WSCHAT__S_DEAD || s->wreq != NULL)
+  if (s->state == WSCHAT__S_DEAD || session_is_writing(s))
     return;
   /* The batched send of this turn found the socket full: straight to a
    * request that waits for room. */
-  while (s->q_count > 0 && !s->is_send_full) {
+  while (session_queue_count(s) > 0 && !s->is_send_full) {
     total = session_fill_iov(s, iov, WSCHAT__IOV_BATCH, &n);
     rc = uv_try_write(session_stream(s), iov, n);
     if (rc == UV_EAGAIN || rc == UV_ENOSYS)
@@ -334,8 +346,8 @@ void wschat__session_flush(wschat_session *s) {
       break;
   }
   s->is_send_full = 0;
-  if (s->q_count > 0) {
-    wschat__wreq *w = wschat__server_wreq_get(s->server);
+  if (session_queue_count(s) > 0) {
+    wschat__wreq *w = wschat__server_wreq_get(wschat__session_server(s));
     session_unshare(s, 0);
     session_fill_iov(s, iov, WSCHAT__IOV_BATCH, &n);
     rc = w == NULL
@@ -343,13 +355,13 @@ void wschat__session_flush(wschat_session *s) {
              : uv_write(&w->req, session_stream(s), iov, n, session_on_write);
     if (rc < 0) {
       if (w != NULL)
-        wschat__server_wreq_put(s->server, w);
+        wschat__server_wreq_put(wschat__session_server(s), w);
       session_destroy(s);
       return;
     }
     w->session = s;
-    s->wreq = w;
-    s->inflight = n;
+    s->q->wreq = w;
+    s->q->inflight = n;
     return;
   }
   session_queue_release(s);
@@ -380,9 +392,9 @@ size_t wschat__session_send_prepare(wschat_session *s, struct iovec *iov,
   size_t total = 0;
   unsigned i;
   *n = 0;
-  if (s->state == WSCHAT__S_DEAD || s->wreq != NULL)
+  if (s->state == WSCHAT__S_DEAD || session_is_writing(s))
     return 0;
-  for (i = 0; i < max && i < s->q_count; i++) {
+  for (i = 0; i < max && i < session_queue_count(s); i++) {
     wschat__out_seg *seg = session_seg(s, i);
     iov[i].iov_base = (char *)seg->wb->data + seg->off;
     iov[i].iov_len = seg->len;
@@ -410,15 +422,15 @@ void wschat__session_turn_end_sent(wschat_session *s, int res, size_t total) {
 static void session_on_write(uv_write_t *req, int status) {
   wschat__wreq *w = WSCHAT__CONTAINER_OF(req, wschat__wreq, req);
   wschat_session *s = w->session;
-  uint32_t done = s->inflight;
+  uint32_t done = s->q->inflight;
   size_t bytes = 0;
   uint32_t i;
 
-  wschat__server_wreq_put(s->server, w);
-  s->wreq = NULL;
+  wschat__server_wreq_put(wschat__session_server(s), w);
+  s->q->wreq = NULL;
   for (i = 0; i < done; i++)
     bytes += session_seg(s, i)->len;
-  s->inflight = 0;
+  s->q->inflight = 0;
   session_queue_consume(s, bytes);
   if (s->state == WSCHAT__S_DEAD)
     return;
@@ -435,7 +447,7 @@ static void session_on_write(uv_write_t *req, int status) {
 
 static void session_report_close(wschat_session *s, int code,
                                  const char *reason, size_t reason_len) {
-  wschat_server *srv = s->server;
+  wschat_server *srv = wschat__session_server(s);
   if (!s->is_open_reported || s->is_close_reported)
     return;
   s->is_close_reported = 1;
@@ -457,22 +469,24 @@ static void session_report_own_close(wschat_session *s) {
 
 static void session_on_closed(uv_handle_t *handle) {
   wschat_session *s = (wschat_session *)handle;
-  while (s->q_count > 0) {
+  while (session_queue_count(s) > 0) {
     session_release_wbuf(s, session_seg(s, 0)->wb);
-    s->q_head = (s->q_head + 1) % s->q_cap;
-    s->q_count--;
+    s->q->head = (s->q->head + 1) % s->q->cap;
+    s->q->count--;
   }
-  if (s->q != NULL && s->q_cap == WSCHAT__QUEUE_INITIAL)
-    wschat__server_queue_put(s->server, s->q);
+  if (s->q != NULL && s->q->cap == WSCHAT__QUEUE_INITIAL)
+    wschat__server_queue_put(wschat__session_server(s), s->q);
   else
     wschat__free(s->q);
-  wschat__reader_free(&s->reader);
-  wschat__server_hs_put(s->server, s->hs);
-  wschat__free(s->info);
-  wschat__free(s->close_reason);
+  wschat__server_reader_put(wschat__session_server(s), s->reader);
+  if (s->is_open_reported)
+    wschat__free(s->close_reason);
+  else
+    wschat__server_hs_put(wschat__session_server(s), s->hs);
+  wschat__server_path_release(s->info);
   wschat__chat_session_gone(s);
-  wschat__server_session_gone(s->server, s);
-  wschat__free(s);
+  wschat__server_session_gone(wschat__session_server(s), s);
+  wschat__slab_free(&wschat__session_server(s)->session_slab, s);
 }
 
 /* Close the TCP connection now; what is queued is dropped. */
@@ -483,9 +497,9 @@ static void session_destroy(wschat_session *s) {
     session_report_close(s, WSCHAT_CLOSE_ABNORMAL, NULL, 0);
   else if (s->state == WSCHAT__S_CLOSE_SENT)
     session_report_own_close(s);
+  /* Left in the server's dirty list, if there: the flush skips dead
+   * sessions, and the close callback unlinks one it has not reached. */
   s->state = WSCHAT__S_DEAD;
-  if (!wschat__link_empty(&s->dirty))
-    wschat__link_remove(&s->dirty);
   uv_close((uv_handle_t *)&s->tcp, session_on_closed);
 }
 
@@ -493,8 +507,9 @@ static void session_destroy(wschat_session *s) {
  * timeout. */
 static void session_enter_drain(wschat_session *s) {
   s->state = WSCHAT__S_DRAIN;
-  s->deadline = session_now(s) + s->server->close_timeout;
-  wschat__server_mark_dirty(s->server, s);
+  s->deadline =
+      wschat__ms(session_now(s) + wschat__session_server(s)->close_timeout);
+  wschat__server_mark_dirty(wschat__session_server(s), s);
 }
 
 static void session_remember_close(wschat_session *s, int code,
@@ -528,12 +543,13 @@ static void session_begin_close(wschat_session *s, int code, const char *reason,
   session_queue_close(s, code, reason, len);
   session_remember_close(s, code, reason, len);
   s->state = WSCHAT__S_CLOSE_SENT;
-  s->deadline = session_now(s) + s->server->close_timeout;
+  s->deadline =
+      wschat__ms(session_now(s) + wschat__session_server(s)->close_timeout);
 }
 
 /* The configured close code for one of the library's own situations. */
 static int session_code_for(const wschat_session *s, int wire_code) {
-  const int *codes = s->server->close_codes;
+  const int *codes = wschat__session_server(s)->close_codes;
   switch (wire_code) {
   case WSCHAT_CLOSE_PROTOCOL_ERROR:
     return codes[WSCHAT_CLOSE_ON_PROTOCOL_ERROR];
@@ -570,10 +586,11 @@ static void session_fail(wschat_session *s, int close_code, const char *why) {
  * flush, never from inside a send, so a broadcast in progress is not
  * disturbed and only output the peer really failed to read counts. */
 static void session_close_slow(wschat_session *s) {
-  int code = s->server->close_codes[WSCHAT_CLOSE_ON_SLOW_CONSUMER];
+  int code =
+      wschat__session_server(s)->close_codes[WSCHAT_CLOSE_ON_SLOW_CONSUMER];
   static const char why[] = "slow consumer";
   s->is_slow = 1;
-  s->server->stats[WSCHAT_STAT_SLOW_CLOSES]++;
+  wschat__session_server(s)->stats[WSCHAT_STAT_SLOW_CLOSES]++;
   session_queue_discard_unsent(s);
   if (s->state == WSCHAT__S_OPEN) {
     session_queue_close(s, code, why, sizeof(why) - 1);
@@ -590,7 +607,7 @@ static void session_close_slow(wschat_session *s) {
 static int session_on_frame_message(void *ctx, int opcode, uint8_t *data,
                                     size_t len) {
   wschat_session *s = ctx;
-  wschat_server *srv = s->server;
+  wschat_server *srv = wschat__session_server(s);
   /* After our close frame, data is read (to find the peer's close) but
    * not delivered. */
   if (s->state != WSCHAT__S_OPEN)
@@ -634,7 +651,7 @@ static int session_on_frame_close(wschat_session *s, const uint8_t *data,
 static int session_on_frame_control(void *ctx, int opcode, uint8_t *data,
                                     size_t len) {
   wschat_session *s = ctx;
-  wschat_server *srv = s->server;
+  wschat_server *srv = wschat__session_server(s);
   switch (opcode) {
   case WSCHAT__OP_PING:
     if (s->state == WSCHAT__S_OPEN)
@@ -654,11 +671,30 @@ static int session_on_frame_control(void *ctx, int opcode, uint8_t *data,
 static const wschat__reader_cbs session_reader_cbs = {session_on_frame_message,
                                                       session_on_frame_control};
 
+/* Decode frames with a reader from the server's pool, given back when the
+ * bytes end between messages (a reader in that state holds nothing a
+ * fresh one would not). After a protocol error it stays with the session,
+ * which is closing and is not fed again. */
 static void session_feed_frames(wschat_session *s, uint8_t *data, size_t len) {
-  int64_t rc =
-      wschat__reader_feed(&s->reader, data, len, &session_reader_cbs, s);
-  if (rc < 0)
-    session_fail(s, s->reader.close_code, s->reader.error);
+  wschat__reader *r = s->reader;
+  int64_t rc;
+  if (r == NULL) {
+    if ((r = wschat__server_reader_get(wschat__session_server(s),
+                                       s->max_message)) == NULL) {
+      session_fail(s, WSCHAT_CLOSE_INTERNAL, "out of memory");
+      return;
+    }
+    s->reader = r;
+  }
+  rc = wschat__reader_feed(r, data, len, &session_reader_cbs, s);
+  if (rc < 0) {
+    session_fail(s, r->close_code, r->error);
+    return;
+  }
+  if (wschat__reader_is_idle(r)) {
+    s->reader = NULL;
+    wschat__server_reader_put(wschat__session_server(s), r);
+  }
 }
 
 /* Answer a request with a status and a short text body, then close. */
@@ -673,7 +709,7 @@ static void session_respond_status(wschat_session *s, int status,
   if (bl < 0 || (size_t)bl >= sizeof(body))
     bl = 0;
   if (status >= 400)
-    s->server->stats[WSCHAT_STAT_HTTP_REJECTS]++;
+    wschat__session_server(s)->stats[WSCHAT_STAT_HTTP_REJECTS]++;
   hl = wschat__http_build_head(status, "text/plain; charset=utf-8", NULL,
                                (size_t)bl, head, sizeof(head));
   if (hl > 0)
@@ -721,7 +757,7 @@ int wschat_http_respond(wschat_http_request *req, int status,
 }
 
 static void session_handle_http(wschat_session *s) {
-  wschat_server *srv = s->server;
+  wschat_server *srv = wschat__session_server(s);
   wschat_http_request req = {s, 0};
   if (srv->on_http != NULL)
     srv->on_http(srv, &req, srv->userdata);
@@ -737,19 +773,26 @@ static void session_handle_http(wschat_session *s) {
 
 /* Keep what the session needs from the request once the parser is gone.
  * The subprotocol points into the server's list and, when the server has
- * a path, the path is that one: both are fixed while it listens, so only
- * a server taking every path costs a copy per session. */
+ * a path, the path is that one: both are fixed while it listens. A server
+ * taking every path keeps a copy of the path, shared by the sessions that
+ * asked for the same one in a row (wschat__server_path_share). */
 static int session_keep_request_info(wschat_session *s) {
-  s->subprotocol = wschat__handshake_subprotocol(s->hs);
-  if (s->server->path != NULL)
+  const char *sub = wschat__handshake_subprotocol(s->hs);
+  wschat_server *srv = wschat__session_server(s);
+  size_t i;
+  for (i = 0; sub != NULL && i < srv->n_subprotocols; i++)
+    if (srv->subprotocols[i] == sub)
+      s->subprotocol = (uint32_t)i + 1;
+  if (wschat__session_server(s)->path != NULL)
     return 0;
-  s->info = wschat__strdup(wschat__handshake_path(s->hs));
+  s->info = wschat__server_path_share(wschat__session_server(s),
+                                      wschat__handshake_path(s->hs));
   return s->info != NULL ? 0 : WSCHAT_ENOMEM;
 }
 
 static void session_handle_handshake(wschat_session *s, uint8_t *data,
                                      size_t len) {
-  wschat_server *srv = s->server;
+  wschat_server *srv = wschat__session_server(s);
   size_t consumed = 0;
   char reply[1024];
   int rl;
@@ -784,7 +827,7 @@ static void session_handle_handshake(wschat_session *s, uint8_t *data,
   }
   wschat__server_hs_put(srv, s->hs);
   s->hs = NULL;
-  wschat__reader_init(&s->reader, srv->max_message, &wschat__allocator_default);
+  s->max_message = srv->max_message;
   s->state = WSCHAT__S_OPEN;
   s->deadline = 0;
   s->is_open_reported = 1;
@@ -798,7 +841,7 @@ static void session_handle_handshake(wschat_session *s, uint8_t *data,
 
 static void session_on_alloc(uv_handle_t *handle, size_t suggested,
                              uv_buf_t *buf) {
-  wschat_server *srv = ((wschat_session *)handle)->server;
+  wschat_server *srv = handle->data;
   (void)suggested;
   /* One read is fully consumed before the next alloc, so the whole loop
    * shares one buffer; only a partial frame header outlives a read. */
@@ -823,8 +866,8 @@ static void session_on_read(uv_stream_t *stream, ssize_t nread,
     session_destroy(s);
     return;
   }
-  s->last_rx = session_now(s);
-  s->server->stats[WSCHAT_STAT_BYTES_IN] += (uint64_t)nread;
+  s->last_rx = wschat__ms(session_now(s));
+  wschat__session_server(s)->stats[WSCHAT_STAT_BYTES_IN] += (uint64_t)nread;
   switch (s->state) {
   case WSCHAT__S_HANDSHAKE:
     session_handle_handshake(s, (uint8_t *)buf->base, (size_t)nread);
@@ -843,17 +886,16 @@ static void session_on_read(uv_stream_t *stream, ssize_t nread,
  * ---------------------------------------------------------------------- */
 
 wschat_session *wschat__session_new(wschat_server *srv) {
-  wschat_session *s = wschat__calloc(1, sizeof(*s));
+  wschat_session *s = wschat__slab_alloc(&srv->session_slab);
   if (s == NULL)
     return NULL;
   if (uv_tcp_init(srv->loop, &s->tcp) != 0) {
-    wschat__free(s);
+    wschat__slab_free(&srv->session_slab, s);
     return NULL;
   }
-  s->server = srv;
+  s->tcp.data = srv;
   s->state = WSCHAT__S_HANDSHAKE;
   s->id = ++srv->next_session_id;
-  wschat__link_init(&s->dirty);
   wschat__chat_session_init(s);
   wschat__link_insert_tail(&srv->sessions, &s->node);
   srv->nsessions++;
@@ -861,11 +903,11 @@ wschat_session *wschat__session_new(wschat_server *srv) {
 }
 
 void wschat__session_start(wschat_session *s) {
-  wschat_server *srv = s->server;
+  wschat_server *srv = wschat__session_server(s);
   uint64_t now = session_now(s);
 
-  s->last_rx = now;
-  s->deadline = now + srv->handshake_timeout;
+  s->last_rx = wschat__ms(now);
+  s->deadline = wschat__ms(now + srv->handshake_timeout);
 #ifndef __linux__
   /* Linux hands the listener's TCP_NODELAY (wschat_server_listen) to every
    * accepted socket, which saves a system call per connection. */
@@ -889,26 +931,37 @@ void wschat__session_start(wschat_session *s) {
 }
 
 void wschat__session_sweep(wschat_session *s, uint64_t now) {
-  wschat_server *srv = s->server;
+  wschat_server *srv = wschat__session_server(s);
+  /* Keep the idleness times from falling behind by more than the horizon
+   * (no timeout or interval is that long), so that their differences to
+   * now never wrap around. */
+  if (wschat__ms_since(now, s->last_rx) > WSCHAT__MS_HORIZON)
+    s->last_rx = wschat__ms(now) - WSCHAT__MS_HORIZON;
+  if (wschat__ms_since(now, s->last_ping) > WSCHAT__MS_HORIZON)
+    s->last_ping = wschat__ms(now) - WSCHAT__MS_HORIZON;
+  if (wschat__ms_since(now, s->rate_refill) > WSCHAT__MS_HORIZON)
+    s->rate_refill = wschat__ms(now) - WSCHAT__MS_HORIZON;
   switch (s->state) {
   case WSCHAT__S_HANDSHAKE:
-    if (now >= s->deadline)
+    if (!wschat__ms_after(s->deadline, wschat__ms(now)))
       session_respond_status(s, 408, "handshake timeout");
     break;
   case WSCHAT__S_OPEN:
-    if (srv->idle_timeout && now - s->last_rx >= srv->idle_timeout) {
+    if (srv->idle_timeout &&
+        wschat__ms_since(now, s->last_rx) >= srv->idle_timeout) {
       static const char why[] = "idle timeout";
       session_begin_close(s, srv->close_codes[WSCHAT_CLOSE_ON_IDLE], why,
                           sizeof(why) - 1);
-    } else if (srv->ping_interval && now - s->last_rx >= srv->ping_interval &&
-               now - s->last_ping >= srv->ping_interval) {
-      s->last_ping = now;
+    } else if (srv->ping_interval &&
+               wschat__ms_since(now, s->last_rx) >= srv->ping_interval &&
+               wschat__ms_since(now, s->last_ping) >= srv->ping_interval) {
+      s->last_ping = wschat__ms(now);
       session_queue_frame(s, WSCHAT__OP_PING, NULL, 0);
     }
     break;
   case WSCHAT__S_CLOSE_SENT:
   case WSCHAT__S_DRAIN:
-    if (now >= s->deadline)
+    if (!wschat__ms_after(s->deadline, wschat__ms(now)))
       session_destroy(s);
     break;
   default:
@@ -931,19 +984,20 @@ void wschat__session_shutdown(wschat_session *s) {
     return;
   }
   if (s->state == WSCHAT__S_OPEN)
-    session_begin_close(s, s->server->close_codes[WSCHAT_CLOSE_ON_SHUTDOWN],
-                        why, sizeof(why) - 1);
-  if (s->deadline > limit)
-    s->deadline = limit;
+    session_begin_close(
+        s, wschat__session_server(s)->close_codes[WSCHAT_CLOSE_ON_SHUTDOWN],
+        why, sizeof(why) - 1);
+  if (wschat__ms_after(s->deadline, wschat__ms(limit)))
+    s->deadline = wschat__ms(limit);
 }
 
 /* Called by the end-of-turn flush for each session that queued output. */
 void wschat__session_turn_end(wschat_session *s) {
   wschat__session_flush(s);
   /* Still writing: what this turn queued behind the write waits too. */
-  if (s->wreq != NULL)
-    session_unshare(s, s->inflight);
-  if (s->queued_bytes > s->server->max_queued &&
+  if (session_is_writing(s))
+    session_unshare(s, s->q->inflight);
+  if (session_queued_bytes(s) > wschat__session_server(s)->max_queued &&
       (s->state == WSCHAT__S_OPEN || s->state == WSCHAT__S_CLOSE_SENT)) {
     session_close_slow(s);
     wschat__session_flush(s);
@@ -960,7 +1014,7 @@ static int session_send(wschat_session *s, int opcode, const void *data,
     return WSCHAT_EINVAL;
   if (s->state != WSCHAT__S_OPEN || s->is_slow)
     return WSCHAT_ECLOSED;
-  s->server->stats[WSCHAT_STAT_MESSAGES_OUT]++;
+  wschat__session_server(s)->stats[WSCHAT_STAT_MESSAGES_OUT]++;
   return session_queue_frame(s, opcode, data, len);
 }
 
@@ -1011,7 +1065,7 @@ void *wschat_session_get_userdata(const wschat_session *s) {
 }
 
 wschat_server *wschat_session_server(const wschat_session *s) {
-  return s->server;
+  return wschat__session_server(s);
 }
 
 uint64_t wschat_session_id(const wschat_session *s) {
@@ -1019,21 +1073,25 @@ uint64_t wschat_session_id(const wschat_session *s) {
 }
 
 const char *wschat_session_subprotocol(const wschat_session *s) {
-  return s->subprotocol;
+  if (s->subprotocol == 0)
+    return NULL;
+  return wschat__session_server(s)->subprotocols[s->subprotocol - 1];
 }
 
-/* Known from the upgrade on: the server's path, or the session's copy
- * when the server takes every path. */
+/* Known from the upgrade on: the server's path, or the session's
+ * (shared) copy when the server takes every path. */
 const char *wschat_session_path(const wschat_session *s) {
   if (!s->is_open_reported)
     return "";
   if (s->info != NULL)
-    return s->info;
-  return s->server->path != NULL ? s->server->path : "";
+    return s->info->path;
+  return wschat__session_server(s)->path != NULL
+             ? wschat__session_server(s)->path
+             : "";
 }
 
 uint64_t wschat_session_queued(const wschat_session *s) {
-  return s->queued_bytes;
+  return session_queued_bytes(s);
 }
 
 int wschat_session_peer(const wschat_session *s, char *buf, size_t size) {

@@ -51,6 +51,11 @@ void wschat__reader_init(wschat__reader *r, uint64_t max_message,
   wschat__utf8_init(&r->utf8);
 }
 
+int wschat__reader_is_idle(const wschat__reader *r) {
+  return r->hdr_len == 0 && !r->in_frame && r->msg_opcode == 0 &&
+         r->msg == NULL && r->ctl == NULL && r->error == NULL;
+}
+
 void wschat__reader_free(wschat__reader *r) {
   if (r->msg != NULL)
     r->alloc->free_fn(r->msg);

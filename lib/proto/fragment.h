@@ -85,6 +85,11 @@ void wschat__reader_free(wschat__reader *r);
 int64_t wschat__reader_feed(wschat__reader *r, uint8_t *data, size_t len,
                             const wschat__reader_cbs *cbs, void *ctx);
 
+/* Whether the reader stands between messages with nothing held: no
+ * partial header, frame, message or control frame, no error. Such a
+ * reader behaves as a freshly initialized one with the same settings. */
+int wschat__reader_is_idle(const wschat__reader *r);
+
 /* Bytes this reader holds for a message in progress. */
 size_t wschat__reader_buffered(const wschat__reader *r);
 

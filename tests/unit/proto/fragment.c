@@ -1282,3 +1282,61 @@ Test(reader, errors_after_mixed_stream_under_random_splits) {
   bytes_free(&s);
   free(big);
 }
+
+/* ---- idleness (the session gives an idle reader back to its pool) ----- */
+
+/* Feed a stream one byte at a time and record, after each byte, whether
+ * the reader said it was idle. */
+static void idle_after_each_byte(const bytes *s, char *out) {
+  wschat__reader r;
+  recorder rec = {0};
+  size_t i;
+  setup(&r, &server);
+  cr_assert(wschat__reader_is_idle(&r), "a fresh reader is idle");
+  for (i = 0; i < s->len; i++) {
+    uint8_t b = s->p[i];
+    cr_assert_eq(wschat__reader_feed(&r, &b, 1, &cbs, &rec), 1);
+    out[i] = wschat__reader_is_idle(&r) ? 'I' : '-';
+  }
+  out[s->len] = '\0';
+  recorder_clear(&rec);
+  wschat__reader_free(&r);
+  cr_assert_eq(live_blocks, 0);
+}
+
+Test(reader, idle_only_between_messages) {
+  bytes s = {0};
+  char got[64];
+  /* "hi" in one frame: 6 header bytes (2 + mask key), 2 payload bytes. */
+  text(&s, "hi");
+  idle_after_each_byte(&s, got);
+  cr_assert_str_eq(got, "-------I");
+  bytes_free(&s);
+  /* A fragmented "ab" with a ping between the fragments: idle only after
+   * the last fragment (the ping arrives inside the message). */
+  frame(&s, 0, WSCHAT__OP_TEXT, "a", 1);
+  frame(&s, 1, WSCHAT__OP_PING, "", 0);
+  frame(&s, 1, WSCHAT__OP_CONT, "b", 1);
+  idle_after_each_byte(&s, got);
+  cr_assert_str_eq(got, "-------------------I"); /* 7 + 6 + 7 bytes */
+  bytes_free(&s);
+  /* An empty ping on its own: idle once its header is complete. */
+  frame(&s, 1, WSCHAT__OP_PING, "", 0);
+  idle_after_each_byte(&s, got);
+  cr_assert_str_eq(got, "-----I");
+  bytes_free(&s);
+}
+
+Test(reader, not_idle_after_an_error) {
+  wschat__reader r;
+  recorder rec = {0};
+  bytes s = {0};
+  /* A continuation with no message started. */
+  frame(&s, 1, WSCHAT__OP_CONT, "x", 1);
+  setup(&r, &server);
+  cr_assert_lt(wschat__reader_feed(&r, s.p, s.len, &cbs, &rec), 0);
+  cr_assert_not(wschat__reader_is_idle(&r));
+  recorder_clear(&rec);
+  wschat__reader_free(&r);
+  bytes_free(&s);
+}
