@@ -4,6 +4,8 @@
  * room bookkeeping need no connection; the rest runs a real server in a
  * second thread driven by one-word commands from raw clients.
  */
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <uv.h>
 
@@ -402,6 +404,58 @@ Test(chat, burst_of_broadcasts_arrives_whole_and_in_order, .init = setup,
       }
     }
   }
+  for (i = 0; i < 2; i++)
+    close(fds[i]);
+}
+
+/* This process's io_uring descriptor, or -1. */
+static int ring_fd(void) {
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  char path[300], target[128];
+  int fd = -1;
+  cr_assert_not_null(d);
+  while ((e = readdir(d)) != NULL) {
+    ssize_t n;
+    snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+    n = readlink(path, target, sizeof(target) - 1);
+    if (n > 0) {
+      target[n] = '\0';
+      if (strstr(target, "io_uring") != NULL)
+        fd = atoi(e->d_name);
+    }
+  }
+  closedir(d);
+  return fd;
+}
+
+/* The batched flush sends through the server's io_uring; when the ring
+ * fails, the sessions of that batch are written the plain way and the
+ * server goes on without it. The ring is broken here by putting another
+ * file in place of its descriptor. */
+Test(chat, broadcast_survives_a_failed_ring, .init = setup, .fini = teardown) {
+  int fds[2], i, ring, null;
+  for (i = 0; i < 2; i++)
+    fds[i] = client_open(NULL);
+  cr_assert(log_wait_for("open user2;"));
+  send_text(fds[0], "say lobby batched");
+  cr_assert(log_wait_for("say 2;"));
+  for (i = 0; i < 2; i++)
+    expect_text(fds[i], "batched");
+  ring = ring_fd();
+  cr_assert_geq(ring, 0, "the server has no io_uring on this machine");
+  null = open("/dev/null", O_WRONLY);
+  cr_assert_geq(null, 0);
+  cr_assert_eq(dup2(null, ring), ring);
+  close(null);
+  send_text(fds[0], "say lobby after the ring failed");
+  for (i = 0; i < 2; i++)
+    expect_text(fds[i], "after the ring failed");
+  send_text(fds[1], "say lobby and without it");
+  for (i = 0; i < 2; i++)
+    expect_text(fds[i], "and without it");
+  /* The server closed what stood in for its ring. */
+  cr_assert_eq(fcntl(ring, F_GETFD), -1);
   for (i = 0; i < 2; i++)
     close(fds[i]);
 }
