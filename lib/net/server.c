@@ -585,17 +585,14 @@ static void server_flush_batch(wschat_server *srv) {
   }
   for (i = 0; i < n; i++)
     wschat__session_sent(b->slots[i].session, b->slots[i].res);
-  if (rc != 0) {
-    /* The slots are still needed below: keep the batch until then. */
-    wschat__uring_free(&srv->uring);
-    srv->uring_state = -1;
-  }
   for (i = 0; i < n; i++)
     wschat__session_turn_end_sent(b->slots[i].session, b->slots[i].res,
                                   b->slots[i].total);
   if (rc != 0) {
+    wschat__uring_free(&srv->uring);
     wschat__free(srv->batch);
     srv->batch = NULL;
+    srv->uring_state = -1;
   }
 }
 

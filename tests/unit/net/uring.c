@@ -38,6 +38,13 @@ static void pair(int sv[2]) {
   cr_assert_eq(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
 }
 
+/* A message of one buffer. */
+static void one_buffer(struct msghdr *mh, struct iovec *iov) {
+  memset(mh, 0, sizeof(*mh));
+  mh->msg_iov = iov;
+  mh->msg_iovlen = 1;
+}
+
 static wschat__uring ring(unsigned entries) {
   wschat__uring u;
   int rc = wschat__uring_init(&u, entries);
@@ -118,9 +125,7 @@ Test(uring, full_socket_answers_eagain_without_waiting) {
     ;
   cr_assert_eq(errno, EAGAIN);
   memset(&a, 0, sizeof(a));
-  memset(&mh, 0, sizeof(mh));
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
+  one_buffer(&mh, &iov);
   alarm(5); /* a request that waited for room would hang here */
   wschat__uring_sendmsg(&u, sv[0], &mh, 0);
   cr_assert_eq(wschat__uring_submit(&u, on_done, &a), 0);
@@ -143,9 +148,7 @@ Test(uring, closed_peer_is_epipe_not_sigpipe) {
   pair(sv);
   close(sv[1]);
   memset(&a, 0, sizeof(a));
-  memset(&mh, 0, sizeof(mh));
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
+  one_buffer(&mh, &iov);
   wschat__uring_sendmsg(&u, sv[0], &mh, 0);
   cr_assert_eq(wschat__uring_submit(&u, on_done, &a), 0);
   cr_assert_eq(a.res[0], -EPIPE, "answered %d", a.res[0]);
@@ -163,9 +166,7 @@ Test(uring, bad_descriptor_fails_alone) {
 
   pair(sv);
   memset(&a, 0, sizeof(a));
-  memset(&mh, 0, sizeof(mh));
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
+  one_buffer(&mh, &iov);
   wschat__uring_sendmsg(&u, 1000000, &mh, 0); /* no such descriptor */
   wschat__uring_sendmsg(&u, sv[0], &mh, 1);
   cr_assert_eq(wschat__uring_submit(&u, on_done, &a), 0);
