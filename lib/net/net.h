@@ -62,6 +62,8 @@ static inline void wschat__link_remove(wschat__link *l) {
 #define WSCHAT__COALESCE_MAX (WSCHAT__CHUNK_SIZE / 2)
 /* Connections over the limit that are still being sent their 503. */
 #define WSCHAT__MAX_REJECTING 64
+/* TCP_DEFER_ACCEPT on the listener, in seconds (server_defer_accept). */
+#define WSCHAT__DEFER_ACCEPT_S 1
 /* While the server stops, no session takes longer than this to close. */
 #define WSCHAT__STOP_TIMEOUT 1000
 /* iovecs handed to one write call. */
@@ -362,6 +364,11 @@ void wschat__session_turn_end(wschat_session *s);
 size_t wschat__session_send_prepare(wschat_session *s, struct iovec *iov,
                                     unsigned max, unsigned *n);
 void wschat__session_sent(wschat_session *s, int res);
+/* Whether the connection closes as soon as the n iovecs just prepared
+ * are sent: a closing handshake both sides finished, and nothing else
+ * queued. The send may then hold its data back (MSG_MORE) so the FIN of
+ * the close(2) that follows leaves in the same segment. */
+int wschat__session_send_is_last(const wschat_session *s, unsigned n);
 void wschat__session_turn_end_sent(wschat_session *s, int res, size_t total);
 /* Queue a reference to wb[off, off+len) (a broadcast frame). */
 int wschat__session_queue_wbuf(wschat_session *s, wschat__wbuf *wb, size_t off,

@@ -10,6 +10,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -570,7 +572,9 @@ static void server_flush_batch(wschat_server *srv) {
       slot->mh.msg_iovlen = k;
       niov += k;
       slot->res = WSCHAT__SEND_PENDING;
-      wschat__uring_sendmsg(&srv->uring, fd, &slot->mh, n);
+      wschat__uring_sendmsg(&srv->uring, fd, &slot->mh,
+                            wschat__session_send_is_last(s, k) ? MSG_MORE : 0,
+                            n);
     }
     n++;
   }
@@ -830,6 +834,28 @@ static void server_uring_start(wschat_server *srv) {
   srv->uring_state = 1;
 }
 
+/*
+ * A client speaks first in WebSocket, so the kernel may keep a new
+ * connection to itself until its first bytes arrive (TCP_DEFER_ACCEPT):
+ * the accept and the read of the request then come in one wake-up, and a
+ * peer that connects and stays silent holds no descriptor and no session
+ * here. Linux hands such a peer over after about one second anyway (when
+ * it answers the one SYN-ACK resent), and the handshake timeout runs from
+ * then. Best effort: without the option, connections are accepted at
+ * once.
+ */
+static void server_defer_accept(wschat_server *srv) {
+#ifdef TCP_DEFER_ACCEPT
+  int seconds = WSCHAT__DEFER_ACCEPT_S;
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)&srv->listener, &fd) == 0)
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds,
+                     sizeof(seconds));
+#else
+  (void)srv;
+#endif
+}
+
 int wschat_server_listen(wschat_server *srv, const char *host, int port) {
   union {
     struct sockaddr sa;
@@ -871,6 +897,8 @@ int wschat_server_listen(wschat_server *srv, const char *host, int port) {
 #endif
   if (rc == 0)
     rc = uv_listen((uv_stream_t *)&srv->listener, 511, server_on_connection);
+  if (rc == 0)
+    server_defer_accept(srv);
   if (rc != 0) {
     server_close_handle(srv, (uv_handle_t *)&srv->listener);
     return rc;

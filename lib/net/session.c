@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/alloc.h"
 #include "net/net.h"
@@ -317,6 +318,33 @@ static void session_unshare(wschat_session *s, uint32_t from) {
 }
 
 /*
+ * uv_try_write(), except for the last bytes before close(2): those are
+ * sent with MSG_MORE, so the kernel holds them until the close and its FIN
+ * leaves in the same segment (the batched send does the same). uv_buf_t
+ * has the layout of struct iovec on Unix.
+ */
+static int session_try_write(wschat_session *s, uv_buf_t *iov, unsigned n) {
+#ifdef MSG_MORE
+  uv_os_fd_t fd;
+  if (wschat__session_send_is_last(s, n) &&
+      uv_fileno((uv_handle_t *)&s->tcp, &fd) == 0) {
+    struct msghdr mh;
+    ssize_t r;
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = (struct iovec *)iov;
+    mh.msg_iovlen = n;
+    do
+      r = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE);
+    while (r < 0 && errno == EINTR);
+    if (r >= 0)
+      return (int)r;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? UV_EAGAIN : -errno;
+  }
+#endif
+  return uv_try_write(session_stream(s), iov, n);
+}
+
+/*
  * Send what is queued: uv_try_write() first, so a socket with room takes
  * everything without a request; whatever remains goes in one uv_write().
  * Called at the end of every loop turn for sessions that queued output,
@@ -334,7 +362,7 @@ void wschat__session_flush(wschat_session *s) {
    * request that waits for room. */
   while (session_queue_count(s) > 0 && !s->is_send_full) {
     total = session_fill_iov(s, iov, WSCHAT__IOV_BATCH, &n);
-    rc = uv_try_write(session_stream(s), iov, n);
+    rc = session_try_write(s, iov, n);
     if (rc == UV_EAGAIN || rc == UV_ENOSYS)
       rc = 0;
     if (rc < 0) {
@@ -402,6 +430,11 @@ size_t wschat__session_send_prepare(wschat_session *s, struct iovec *iov,
   }
   *n = i;
   return total;
+}
+
+int wschat__session_send_is_last(const wschat_session *s, unsigned n) {
+  return s->state == WSCHAT__S_DRAIN && (s->is_peer_closed || s->is_eof) &&
+         n == session_queue_count(s);
 }
 
 void wschat__session_sent(wschat_session *s, int res) {

@@ -115,7 +115,7 @@ void wschat__uring_free(wschat__uring *u) {
 }
 
 void wschat__uring_sendmsg(wschat__uring *u, int fd, const struct msghdr *mh,
-                           uint64_t user_data) {
+                           int flags, uint64_t user_data) {
   unsigned tail = *u->sq_tail + u->pending;
   struct io_uring_sqe *sqe =
       &((struct io_uring_sqe *)u->sqes)[tail & *u->sq_mask];
@@ -124,7 +124,7 @@ void wschat__uring_sendmsg(wschat__uring *u, int fd, const struct msghdr *mh,
   sqe->fd = fd;
   sqe->addr = (uint64_t)(uintptr_t)mh;
   sqe->len = 1;
-  sqe->msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL;
+  sqe->msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL | (uint32_t)flags;
   sqe->user_data = user_data;
   u->pending++;
 }
@@ -188,10 +188,11 @@ void wschat__uring_free(wschat__uring *u) {
 }
 
 void wschat__uring_sendmsg(wschat__uring *u, int fd, const struct msghdr *mh,
-                           uint64_t user_data) {
+                           int flags, uint64_t user_data) {
   (void)u;
   (void)fd;
   (void)mh;
+  (void)flags;
   (void)user_data;
 }
 

@@ -46,11 +46,12 @@ int wschat__uring_wanted(void);
 int wschat__uring_init(wschat__uring *u, unsigned entries);
 void wschat__uring_free(wschat__uring *u);
 
-/* Queue sendmsg(fd, mh, MSG_DONTWAIT | MSG_NOSIGNAL). At most `entries`
- * may be queued between two submits; mh and what it points to must stay
- * valid until wschat__uring_submit() returns. */
+/* Queue sendmsg(fd, mh, MSG_DONTWAIT | MSG_NOSIGNAL | flags), flags
+ * being 0 or MSG_MORE. At most `entries` may be queued between two
+ * submits; mh and what it points to must stay valid until
+ * wschat__uring_submit() returns. */
 void wschat__uring_sendmsg(wschat__uring *u, int fd, const struct msghdr *mh,
-                           uint64_t user_data);
+                           int flags, uint64_t user_data);
 
 /* Submit what is queued and wait for all of it. done(arg, user_data, res)
  * is called once per request that completed, res being the byte count or

@@ -452,11 +452,14 @@ class TestHandshakeReject(RawCase):
 
     def test_max_connections_counts_handshaking(self):
         srv = self.srv("--max-connections", "2")
-        # One connection with half a request head, one that sent nothing:
-        # both count against the limit.
+        # One connection with half a request head, one with a single
+        # byte: both count against the limit. (One that has sent nothing
+        # is still with the kernel, TCP_DEFER_ACCEPT, and counts once it
+        # is handed over.)
         half = self.tcp(srv)
-        self.tcp(srv)
+        byte = self.tcp(srv)
         half.send(b"GET / HTTP/1.1\r\n")
+        byte.send(b"G")
         time.sleep(0.2)
         c = self.tcp(srv)
         c.sock.settimeout(0.3)
@@ -480,6 +483,60 @@ class TestHandshakeReject(RawCase):
         ws.send(req)
         rawws.check_101(ws.read_http_response(), key)
         self.echo_roundtrip(ws, OP_TEXT, b"ows")
+
+    def test_close_frame_and_fin_leave_in_one_segment(self):
+        # Once both close frames are exchanged the server sends its last
+        # bytes with MSG_MORE and closes: the FIN rides in the segment
+        # that carries the close frame, not in a segment of its own.
+        # Twenty clients close together, so both the batched send and the
+        # single-session send are exercised. Watched on the loopback
+        # interface, which needs CAP_NET_RAW (CI runs as root).
+        try:
+            sniff = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM,
+                                  socket.htons(0x0800))
+        except PermissionError:
+            self.skipTest("watching loopback needs CAP_NET_RAW")
+        self.addCleanup(sniff.close)
+        sniff.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        sniff.bind(("lo", 0))
+        srv = self.srv()
+        clients = [self.open(srv) for _ in range(20)]
+        ports = {ws.sock.getsockname()[1] for ws in clients}
+        for ws in clients:
+            ws.send_close(1000)
+        for ws in clients:
+            ws.expect_close(1000)
+        time.sleep(0.2)
+        sniff.setblocking(False)
+        close_segments = {}  # client port -> TCP flags of each close segment
+        bare_fins = []
+        while True:
+            try:
+                pkt = sniff.recv(65536)
+            except BlockingIOError:
+                break
+            if len(pkt) < 20 or pkt[9] != socket.IPPROTO_TCP:
+                continue
+            ihl = (pkt[0] & 15) * 4
+            total = struct.unpack("!H", pkt[2:4])[0]
+            sport, dport = struct.unpack("!HH", pkt[ihl:ihl + 4])
+            if sport != srv.port or dport not in ports:
+                continue
+            doff = (pkt[ihl + 12] >> 4) * 4
+            flags = pkt[ihl + 13]
+            payload = pkt[ihl + doff:total]
+            if payload[:1] == b"\x88":
+                close_segments.setdefault(dport, []).append(flags)
+            elif flags & 1:
+                bare_fins.append(dport)
+        self.assertEqual(set(close_segments), ports,
+                         "close frames seen for %d of %d clients"
+                         % (len(close_segments), len(ports)))
+        for dport, seen in close_segments.items():
+            self.assertTrue(all(f & 1 for f in seen),
+                            "close frame to port %d without FIN: flags %r"
+                            % (dport, seen))
+        self.assertEqual(bare_fins, [], "FINs sent in segments of their own")
 
     def test_handshake_timeout_spares_open_sessions(self):
         srv = self.srv("--handshake-timeout", "300")

@@ -195,6 +195,13 @@ class TestPerAddressLimit(HostileCase):
 class TestDescriptorExhaustion(HostileCase):
     NOFILE = 64
 
+    def speaking(self, srv):
+        """A connection that has sent the first byte of a request."""
+        s = socket.create_connection((srv.host, srv.port), timeout=5)
+        self.track(s)
+        s.sendall(b"G")
+        return s
+
     def test_sheds_new_connections_and_keeps_sessions(self):
         srv = self.chatd_limited(self.NOFILE, "--log-level", "warn")
         pid = srv.proc.pid
@@ -203,12 +210,12 @@ class TestDescriptorExhaustion(HostileCase):
         sessions = [self.opened(srv, path="/chat") for _ in range(5)]
         base = fd_count(pid)
         # Far more connections than descriptors: the first ones take what
-        # is left, the rest are shed (accepted and closed at once).
+        # is left, the rest are shed (accepted and closed at once). Each
+        # sends a byte of a request, so the kernel hands it over at once
+        # (the listener defers silent connections, TCP_DEFER_ACCEPT).
         flood = []
         for _ in range(3 * self.NOFILE):
-            s = socket.create_connection((srv.host, srv.port), timeout=5)
-            self.track(s)
-            flood.append(s)
+            flood.append(self.speaking(srv))
         time.sleep(0.3)
         self.assertGreaterEqual(fd_count(pid), self.NOFILE - 2)
         cpu0 = cpu_seconds(pid)
@@ -216,8 +223,7 @@ class TestDescriptorExhaustion(HostileCase):
         # While the flood holds every descriptor, more keep arriving.
         shed = 0
         for _ in range(50):
-            s = socket.create_connection((srv.host, srv.port), timeout=5)
-            self.track(s)
+            s = self.speaking(srv)
             s.settimeout(3)
             try:
                 shed += s.recv(1) == b""
@@ -258,9 +264,7 @@ class TestDescriptorExhaustion(HostileCase):
         for burst in (1, 2):
             flood = []
             for _ in range(2 * self.NOFILE):
-                s = socket.create_connection((srv.host, srv.port), timeout=5)
-                self.track(s)
-                flood.append(s)
+                flood.append(self.speaking(srv))
             time.sleep(0.2)
             for s in flood:
                 s.close()

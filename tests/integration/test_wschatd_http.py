@@ -780,6 +780,9 @@ class Flags(WschatdCase):
     def test_max_connections_is_applied(self):
         srv = self.server("--max-connections", "1")
         hold = connect(srv)
+        # A first byte, so the kernel hands the connection over now (the
+        # listener defers silent ones, TCP_DEFER_ACCEPT).
+        hold.sendall(b"G")
         try:
             time.sleep(0.1)
             r = http(srv, "/healthz")

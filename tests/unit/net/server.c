@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -446,6 +447,52 @@ Test(server, handshake_timeout_408, .init = setup_limits,
   send_all(fd, "GET / HTTP/1.1\r\n", 16);
   recv_head(fd, head, sizeof(head));
   cr_assert_eq(strncmp(head, "HTTP/1.1 408 ", 13), 0, "got %s", head);
+  close(fd);
+}
+
+/* The listening socket, found among this process's descriptors. */
+static int find_listener(void) {
+  int fd;
+  for (fd = 3; fd < 4096; fd++) {
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(int), salen = sizeof(sa);
+    int listening = 0;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 &&
+        listening &&
+        getsockname(fd, (struct sockaddr *)&sa, &salen) == 0 &&
+        sa.sin_family == AF_INET && ntohs(sa.sin_port) == port)
+      return fd;
+  }
+  return -1;
+}
+
+/* WebSocket clients speak first, so the kernel keeps a connection until
+ * its first bytes arrive (TCP_DEFER_ACCEPT): a silent peer is not a
+ * session yet, and one that then sends its request is served at once. */
+Test(server, accept_waits_for_the_first_bytes, .init = setup_and_start,
+     .fini = server_teardown) {
+  char req[512], head[1024];
+  int seconds = 0, fd, lfd = find_listener();
+  socklen_t len = sizeof(seconds);
+  cr_assert_geq(lfd, 0, "no listening socket on port %d", port);
+  cr_assert_eq(getsockopt(lfd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, &len),
+               0);
+  cr_assert_gt(seconds, 0);
+  fd = client_connect();
+  usleep(300 * 1000);
+  cr_assert_eq(wschat_server_connection_count(server), 0);
+  snprintf(req, sizeof(req),
+           "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+           "Connection: Upgrade\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           "Sec-WebSocket-Version: 13\r\n\r\n");
+  send_all(fd, req, strlen(req));
+  recv_head(fd, head, sizeof(head));
+  cr_assert_eq(strncmp(head, "HTTP/1.1 101 ", 13), 0, "got: %s", head);
+  cr_assert_eq(wschat_server_connection_count(server), 1);
+  client_close(fd, 1000);
+  expect_close(fd, 1000, "");
+  expect_eof(fd);
   close(fd);
 }
 

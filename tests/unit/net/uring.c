@@ -85,7 +85,7 @@ Test(uring, sends_each_request_and_answers_once) {
     memset(&mh[i], 0, sizeof(mh[i]));
     mh[i].msg_iov = iov[i];
     mh[i].msg_iovlen = 2;
-    wschat__uring_sendmsg(&u, sv[i][0], &mh[i], i);
+    wschat__uring_sendmsg(&u, sv[i][0], &mh[i], 0, i);
   }
   cr_assert_eq(u.pending, 3);
   cr_assert_eq(wschat__uring_submit(&u, on_done, &a), 0);
@@ -127,7 +127,7 @@ Test(uring, full_socket_answers_eagain_without_waiting) {
   memset(&a, 0, sizeof(a));
   one_buffer(&mh, &iov);
   alarm(5); /* a request that waited for room would hang here */
-  wschat__uring_sendmsg(&u, sv[0], &mh, 0);
+  wschat__uring_sendmsg(&u, sv[0], &mh, 0, 0);
   cr_assert_eq(wschat__uring_submit(&u, on_done, &a), 0);
   alarm(0);
   cr_assert_eq(a.calls[0], 1);
@@ -149,7 +149,7 @@ Test(uring, closed_peer_is_epipe_not_sigpipe) {
   close(sv[1]);
   memset(&a, 0, sizeof(a));
   one_buffer(&mh, &iov);
-  wschat__uring_sendmsg(&u, sv[0], &mh, 0);
+  wschat__uring_sendmsg(&u, sv[0], &mh, 0, 0);
   cr_assert_eq(wschat__uring_submit(&u, on_done, &a), 0);
   cr_assert_eq(a.res[0], -EPIPE, "answered %d", a.res[0]);
   close(sv[0]);
@@ -167,8 +167,8 @@ Test(uring, bad_descriptor_fails_alone) {
   pair(sv);
   memset(&a, 0, sizeof(a));
   one_buffer(&mh, &iov);
-  wschat__uring_sendmsg(&u, 1000000, &mh, 0); /* no such descriptor */
-  wschat__uring_sendmsg(&u, sv[0], &mh, 1);
+  wschat__uring_sendmsg(&u, 1000000, &mh, 0, 0); /* no such descriptor */
+  wschat__uring_sendmsg(&u, sv[0], &mh, 0, 1);
   cr_assert_eq(wschat__uring_submit(&u, on_done, &a), 0);
   cr_assert_eq(a.total, 2);
   cr_assert_eq(a.res[0], -EBADF, "answered %d", a.res[0]);
@@ -201,7 +201,7 @@ Test(uring, many_batches_reuse_the_ring) {
       memset(&mh[i], 0, sizeof(mh[i]));
       mh[i].msg_iov = &iov[i];
       mh[i].msg_iovlen = 1;
-      wschat__uring_sendmsg(&u, sv[i][0], &mh[i], i);
+      wschat__uring_sendmsg(&u, sv[i][0], &mh[i], 0, i);
     }
     cr_assert_eq(wschat__uring_submit(&u, on_done, &a), 0);
     cr_assert_eq(a.total, 8, "round %u: %u answers", round, a.total);
