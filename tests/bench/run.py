@@ -10,7 +10,8 @@ Builds nothing (the Makefile does); finds in $BUILD (default build):
 For every scenario and every server it applies to, each repetition starts
 a fresh server pinned to CPU 0 (taskset -c 0), runs the generator pinned
 to CPU 1 with --server-pid, parses the generator's summary line and stops
-the server. It then writes the medians and spreads (min-max), the ratios
+the server. Repetitions are interleaved across a scenario's servers,
+each round starting with a different one. It then writes the medians and spreads (min-max), the ratios
 ours / reference, and the machine into BENCHMARKS.md (overwritten), and
 the raw runs into $BUILD/bench/results.json. Exits 1 when a run of our
 own server failed or broke correctness (a reference's failure is only
@@ -533,7 +534,9 @@ def write_report(path, results, mach, timing, partial, started, finished):
         finished))
     add("")
     add("Each run starts a fresh server pinned to CPU %s (`taskset`) and "
-        "`wschat-bench` pinned to CPU %s on loopback. Cells give the median "
+        "`wschat-bench` pinned to CPU %s on loopback. The repetitions of "
+        "a scenario are interleaved across its servers, each round starting "
+        "with a different one. Cells give the median "
         "and, in parentheses, the spread (min–max) over the repetitions. "
         "\"per CPU-s\" divides by the server's own user + system time over "
         "the measured window (`/proc/PID/stat`), the robust figure on a "
@@ -780,10 +783,15 @@ def main():
             b = scen["baseline"]
             jobs.append(((b["label"],) + scen["servers"][0][1:], b["mode"],
                          b["args"]))
-        rows = []
-        for server, mode, args in jobs:
-            runs = []
-            for rep in range(timing["reps"]):
+        # Repetitions are interleaved, and each one starts with a different
+        # server: drift on a noisy machine, and what one server's run
+        # leaves behind (connect leaves ~130k sockets in TIME_WAIT), then
+        # fall on every server alike.
+        runs_of = [[] for _ in jobs]
+        for rep in range(timing["reps"]):
+            for j in range(len(jobs)):
+                k = (j + rep) % len(jobs)
+                server, mode, args = jobs[k]
                 log("%s | %s | rep %d/%d ..." % (scen["id"], server[0],
                                                  rep + 1, timing["reps"]))
                 try:
@@ -802,8 +810,8 @@ def main():
                     log("  " + r["line"].split(": ", 1)[1] +
                         "  [gen≈%s wall=%ss]" % (r.get("generator_cpu", "-"),
                                                   r.get("wall_s")))
-                runs.append(r)
-            rows.append((server[0], runs))
+                runs_of[k].append(r)
+        rows = [(jobs[k][0][0], runs_of[k]) for k in range(len(jobs))]
         results.append({"scenario": scen, "rows": rows})
 
     finished = time.strftime("%H:%M:%S")
