@@ -3,6 +3,7 @@
 
     /usr/bin/python3 tests/bench/run.py [--quick] [--only SCENARIO[,...]]
                                         [--reps N] [--output FILE]
+    /usr/bin/python3 tests/bench/run.py --report-from results.json
 
 Builds nothing (the Makefile does); finds in $BUILD (default build):
     examples/echo  cmd/wschatd  cmd/wschat-bench  bench/ref_tcp  bench/ref_lws
@@ -724,6 +725,26 @@ def problems(label, runs):
 # ---------------------------------------------------------------------------
 
 
+def report_again(results_path, output, all_scen):
+    """Write the report from a saved results.json; 0, or 2 on bad input."""
+    try:
+        with open(results_path) as f:
+            saved = json.load(f)
+        by_id = {s["id"]: s for s in all_scen}
+        results = [{"scenario": by_id[r["id"]],
+                    "rows": [(label, runs) for label, runs in r["rows"]]}
+                   for r in saved["results"]]
+        mach, timing = saved["machine"], saved["timing"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        log("--report-from %s: not a results file of this runner (%s: %s)"
+            % (results_path, type(e).__name__, e))
+        return 2
+    write_report(output, results, mach, timing, saved.get("partial", ""),
+                 saved.get("started", "?"), saved.get("finished", "?"))
+    log("wrote %s from %s" % (output, results_path))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true",
@@ -737,6 +758,10 @@ def main():
                     help="report to write (default BENCHMARKS.md)")
     ap.add_argument("--list", action="store_true",
                     help="list the scenarios and exit")
+    ap.add_argument("--report-from", metavar="RESULTS_JSON",
+                    help="run nothing: write the report again from the raw "
+                         "runs a previous run saved (build/bench/"
+                         "results.json), e.g. after editing bounds.md")
     opts = ap.parse_args()
 
     all_scen = scenarios()
@@ -744,6 +769,8 @@ def main():
         for s in all_scen:
             print("%-24s %s" % (s["id"], s["title"]))
         return 0
+    if opts.report_from:
+        return report_again(opts.report_from, opts.output, all_scen)
     chosen = all_scen
     if opts.only:
         wanted = [w.strip() for w in opts.only.split(",") if w.strip()]
@@ -826,6 +853,8 @@ def main():
                  started, finished)
     with open(os.path.join(BUILD, "bench", "results.json"), "w") as f:
         json.dump({"machine": mach, "timing": timing,
+                   "partial": ", ".join(partial), "started": started,
+                   "finished": finished,
                    "results": [{"id": r["scenario"]["id"],
                                 "rows": r["rows"]} for r in results]},
                   f, indent=1)

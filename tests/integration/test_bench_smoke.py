@@ -358,5 +358,74 @@ class BenchSmoke(unittest.TestCase):
                 self.assertIn(flag, err)
 
 
+class TestReportAgain(unittest.TestCase):
+    """run.py --report-from: the report written from saved raw runs."""
+
+    RUN_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          "..", "bench", "run.py")
+
+    def run_py(self, *args):
+        return subprocess.run(["/usr/bin/python3", self.RUN_PY] +
+                              list(args), capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=60)
+
+    @staticmethod
+    def connect_run(per_s, per_cpu):
+        line = ("wschat-bench connect: conns=50 secs=4.00 handshakes=%d "
+                "handshakes_per_s=%d failed=0 server_cpu_s=2.00 "
+                "handshakes_per_cpu_s=%d" % (per_s * 4, per_s, per_cpu))
+        # As run.py saves them: every figure a float.
+        return {"line": line, "handshakes_per_s": float(per_s),
+                "failed": 0.0, "handshakes_per_cpu_s": float(per_cpu),
+                "server_cpu_s": 2.0,
+                "rc": 0, "wall_s": 5.0, "generator_cpu": 0.99,
+                "cmd": "connect", "server_cmd": "echo"}
+
+    def test_report_from_saved_runs(self):
+        import json
+        machine = {"cpu": "Test CPU", "cores": 2, "memory": "1 GiB",
+                   "kernel": "Linux 0", "os": "Test", "libuv": "1",
+                   "libuv_deb": "1", "libwebsockets": "4", "libwschat":
+                   "libwschat 0.1.0", "commit": "abc1234", "python": "3",
+                   "nofile": 1024, "date": "2026-01-01 00:00 UTC"}
+        saved = {"machine": machine,
+                 "timing": {"reps": 3, "duration": 4, "warmup": 1,
+                            "timeout": 240},
+                 "partial": "--only connect", "started": "01:00:00",
+                 "finished": "01:01:00",
+                 "results": [{"id": "connect", "rows": [
+                     ["ours (echo)", [self.connect_run(10000, 30000),
+                                      self.connect_run(9000, 32000),
+                                      self.connect_run(11000, 31000)]],
+                     ["ref_lws", [self.connect_run(8000, 15000),
+                                  self.connect_run(8000, 16000),
+                                  self.connect_run(8000, 20000)]]]}]}
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(d, "results.json")
+            out = os.path.join(d, "report.md")
+            with open(src, "w") as f:
+                json.dump(saved, f)
+            p = self.run_py("--report-from", src, "--output", out)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(out) as f:
+                report = f.read()
+        # Medians 31.0k and 16.0k: 1.94x against the 1.5x target.
+        self.assertIn("| connect | handshakes/CPU-s | 31k | 16k | 1.94x | "
+                      "≥ 1.5x |", report)
+        self.assertIn("tree abc1234", report)
+        self.assertIn("01:00:00 to 01:01:00", report)
+
+    def test_report_from_a_file_that_is_not_results(self):
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(d, "results.json")
+            out = os.path.join(d, "report.md")
+            with open(src, "w") as f:
+                f.write('{"results": [{"id": "no-such-scenario"}]}')
+            p = self.run_py("--report-from", src, "--output", out)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("not a results file of this runner", p.stderr)
+            self.assertFalse(os.path.exists(out))
+
+
 if __name__ == "__main__":
     unittest.main()
