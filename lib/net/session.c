@@ -124,6 +124,22 @@ static void session_note_queued(wschat_session *s, size_t len) {
   wschat__server_mark_dirty(wschat__session_server(s), s);
 }
 
+/* Bytes wb[off, off+len) that start where the last queued segment ends
+ * (and that segment is not in a write already) extend it instead of
+ * taking a segment of their own: 1 when they did. */
+static int session_extend_last(wschat_session *s, const wschat__wbuf *wb,
+                               size_t off, size_t len) {
+  wschat__out_seg *last;
+  if (s->q == NULL || s->q->count <= s->q->inflight)
+    return 0;
+  last = session_seg(s, s->q->count - 1);
+  if (last->wb != wb || last->off + last->len != off)
+    return 0;
+  last->len += len;
+  session_note_queued(s, len);
+  return 1;
+}
+
 /*
  * Queue a + b (either may be empty) as one contiguous stretch. Small
  * stretches are copied into the server's current chunk, extending the
@@ -161,14 +177,8 @@ static int session_queue_copy(wschat_session *s, const void *a, size_t alen,
     if (blen)
       memcpy(wb->data + off + alen, b, blen);
     wb->len += total;
-    if (s->q != NULL && s->q->count > s->q->inflight) {
-      wschat__out_seg *last = session_seg(s, s->q->count - 1);
-      if (last->wb == wb && last->off + last->len == off) {
-        last->len += total;
-        session_note_queued(s, total);
-        return 0;
-      }
-    }
+    if (session_extend_last(s, wb, off, total))
+      return 0;
     rc = session_queue_push(s, wschat__wbuf_ref(wb), off, total);
   } else {
     wb = wschat__wbuf_new(total);
@@ -202,14 +212,8 @@ int wschat__session_queue_wbuf(wschat_session *s, wschat__wbuf *wb, size_t off,
     /* A frame carved right after the last one queued here extends its
      * stretch (unless that is in a write already). */
     s->has_chunk_segs = 1;
-    if (s->q != NULL && s->q->count > s->q->inflight) {
-      wschat__out_seg *last = session_seg(s, s->q->count - 1);
-      if (last->wb == wb && last->off + last->len == off) {
-        last->len += len;
-        session_note_queued(s, len);
-        return 0;
-      }
-    }
+    if (session_extend_last(s, wb, off, len))
+      return 0;
   }
   rc = session_queue_push(s, wschat__wbuf_ref(wb), off, len);
   if (rc == 0)
