@@ -542,8 +542,10 @@ def write_report(path, results, mach, timing, partial, started, finished):
         "\"per CPU-s\" divides by the server's own user + system time over "
         "the measured window (`/proc/PID/stat`), the robust figure on a "
         "2-core box where a fast server makes the generator the "
-        "bottleneck. Ratios are ours / reference (medians); for RSS per "
-        "connection lower is better, for everything else higher is. "
+        "bottleneck. Ratios are ours / reference (medians); under each "
+        "scenario's table the same ratio is given round by round, which "
+        "shows how far the host's own speed moved between rounds. For RSS "
+        "per connection lower is better, for everything else higher is. "
         "Latencies are the generator's round-trip (echo) or send-to-"
         "delivery (broadcast) times." % (SERVER_CPU, GENERATOR_CPU))
     add("")
@@ -647,6 +649,11 @@ def write_report(path, results, mach, timing, partial, started, finished):
                                                  figure_stats(runs, key))))
             cells.append(correctness(runs))
             add("| " + " | ".join(cells) + " |")
+        rounds = round_ratios(scen, res["rows"], rkeys[-1] if rkeys else
+                              None)
+        if rounds:
+            add("")
+            add(rounds)
         notes = [n for label, runs in res["rows"] for n in problems(label,
                                                                     runs)]
         for n in notes:
@@ -688,6 +695,35 @@ def write_report(path, results, mach, timing, partial, started, finished):
     add("")
     with open(path, "w") as f:
         f.write("\n".join(L))
+
+
+def round_ratios(scen, rows, key):
+    """A sentence with ours / each reference round by round, or None.
+    Round i holds repetition i of every server, run back to back, so a
+    slow spell of the host weighs on both figures of a round alike; the
+    spread of these ratios shows how far the host moved the medians'."""
+    if key is None:
+        return None
+    rows = dict(rows)
+    ours = rows.get(ours_label(scen))
+    if not ours:
+        return None
+    head = dict((k, h) for k, h, _ in FIGURES[scen["mode"]])[key]
+    parts = []
+    for label in ("ref_lws", "ref_tcp"):
+        ref = rows.get(label)
+        if not ref or len(ref) != len(ours) or len(ours) < 2:
+            continue
+        rs = []
+        for o, r in zip(ours, ref):
+            a, b = o.get(key), r.get(key)
+            rs.append(fmt_ratio(a / b) if isinstance(a, float) and
+                      isinstance(b, float) and b != 0 else "-")
+        parts.append("ours / %s %s" % (label, ", ".join(rs)))
+    if not parts:
+        return None
+    return ("Round by round (%s; a round runs every server once, back to "
+            "back): %s." % (head, "; ".join(parts)))
 
 
 def correctness(runs):

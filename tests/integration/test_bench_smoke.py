@@ -412,6 +412,8 @@ class TestReportAgain(unittest.TestCase):
         # Medians 31.0k and 16.0k: 1.94x against the 1.5x target.
         self.assertIn("| connect | handshakes/CPU-s | 31k | 16k | 1.94x | "
                       "≥ 1.5x |", report)
+        # Round by round: 30k/15k, 32k/16k, 31k/20k.
+        self.assertIn("ours / ref_lws 2.00x, 2.00x, 1.55x.", report)
         self.assertIn("tree abc1234", report)
         self.assertIn("01:00:00 to 01:01:00", report)
 
