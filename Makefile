@@ -285,7 +285,7 @@ INST_WEB     = $(INST_SHARE)/web
 INST_MAN     = $(PREFIX)/share/man
 # echo(1) documents an example that is not installed (and its name is
 # coreutils' echo).
-MAN1_PAGES  := man/wschatd.1
+MAN1_PAGES  := man/wschatd.1 man/wschat-bench.1
 MAN3_PAGES   = $(wildcard man/*.3)
 MAN7_PAGES   = $(wildcard man/*.7)
 WEB_FILES    = $(wildcard examples/web/*)

@@ -150,7 +150,8 @@ struct bench {
   uv_timer_t tick_timer; /* 100 ms: deadlines, RSS samples */
   uv_timer_t rate_timer; /* --rate > 0 */
   conn *dirty;
-  uint64_t now; /* CLOCK_MONOTONIC ns, refreshed per callback */
+  struct bench_batch *batch; /* batched sends; NULL: one write per conn */
+  uint64_t now;              /* CLOCK_MONOTONIC ns, refreshed per callback */
   uint64_t rng;
 
   /* Setup. */
@@ -208,6 +209,10 @@ int conn_start(conn *c);
 void conn_close(conn *c);
 void conn_fail(conn *c, const char *what, int err);
 void conn_flush_all(bench *b);
+/* Set up (or, without io_uring or with WSCHAT_IO_URING=0, skip) the
+ * batched sends of conn_flush_all(); conn_batch_free() undoes it. */
+void conn_batch_init(bench *b);
+void conn_batch_free(bench *b);
 void conn_pause(conn *c);
 void conn_resume(conn *c);
 /* Reserve a message of `len` payload bytes in c's output: returns where

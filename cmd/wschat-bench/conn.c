@@ -10,11 +10,16 @@
  *
  * Writing: messages are encoded (and masked) straight into the
  * connection's output buffer; the prepare handle flushes every connection
- * that queued output at the end of the loop turn, with uv_try_write()
- * first and one uv_write() for what the socket did not take. While that
- * write is in flight, new messages go to the second buffer. Buffers grow
- * to the largest burst and are reused: nothing is allocated per message.
+ * that queued output at the end of the loop turn, and one uv_write() takes
+ * what the socket did not. When two or more connections have output, their
+ * sends go to the kernel together as io_uring requests (the library's own
+ * ring code, as the server's flush uses it), one io_uring_enter(2) for up
+ * to BATCH_MAX connections; otherwise, or without io_uring, each one is a
+ * uv_try_write(). While a uv_write() is in flight, new messages go to the
+ * second buffer. Buffers grow to the largest burst and are reused: nothing
+ * is allocated per message.
  */
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +31,7 @@
 #include "bench.h"
 #include "wire.h"
 
+#include "net/uring.h"
 #include "proto/frame.h"
 #include "proto/handshake.h"
 
@@ -294,16 +300,20 @@ static void on_write(uv_write_t *req, int status) {
     conn_mark_dirty(c);
 }
 
-static void conn_flush(conn *c) {
+static int conn_can_flush(const conn *c) {
+  return c->is_handle_open && c->state != CONN_DEAD &&
+         c->state != CONN_CONNECTING && !c->is_writing &&
+         c->out[c->out_cur].len > 0;
+}
+
+/* The socket took n bytes of the output buffer (n < 0: it failed with
+ * that libuv error; UV_EAGAIN counts as 0): the rest goes to a uv_write()
+ * that waits for room. */
+static void conn_sent(conn *c, int n) {
   bench_buf *o = &c->out[c->out_cur];
   uv_buf_t buf;
-  int n, rc;
+  int rc;
 
-  if (!c->is_handle_open || c->state == CONN_DEAD ||
-      c->state == CONN_CONNECTING || c->is_writing || o->len == 0)
-    return;
-  buf = uv_buf_init(o->data, (unsigned)o->len);
-  n = uv_try_write(conn_stream(c), &buf, 1);
   if (n == UV_EAGAIN || n == UV_ENOSYS)
     n = 0;
   if (n < 0) {
@@ -324,9 +334,107 @@ static void conn_flush(conn *c) {
   c->out_cur ^= 1;
 }
 
+static void conn_flush(conn *c) {
+  bench_buf *o = &c->out[c->out_cur];
+  uv_buf_t buf;
+
+  if (!conn_can_flush(c))
+    return;
+  buf = uv_buf_init(o->data, (unsigned)o->len);
+  conn_sent(c, uv_try_write(conn_stream(c), &buf, 1));
+}
+
+/* Connections whose sends go to the kernel in one io_uring_enter(2). */
+#define BATCH_MAX 256
+
+typedef struct bench_batch {
+  wschat__uring ring;
+  conn *conns[BATCH_MAX];
+  int res[BATCH_MAX];
+  struct iovec iov[BATCH_MAX];
+  struct msghdr mh[BATCH_MAX];
+} bench_batch;
+
+void conn_batch_init(bench *b) {
+  bench_batch *bb;
+  b->batch = NULL;
+  if (!wschat__uring_wanted() || (bb = calloc(1, sizeof(*bb))) == NULL)
+    return;
+  if (wschat__uring_init(&bb->ring, BATCH_MAX) < 0) {
+    free(bb);
+    return;
+  }
+  b->batch = bb;
+}
+
+void conn_batch_free(bench *b) {
+  if (b->batch == NULL)
+    return;
+  wschat__uring_free(&b->batch->ring);
+  free(b->batch);
+  b->batch = NULL;
+}
+
+static void batch_on_sent(void *arg, uint64_t i, int res) {
+  bench_batch *bb = arg;
+  bb->res[i] = res;
+}
+
+#define RES_PENDING INT_MIN
+
+/* Send the output of up to BATCH_MAX dirty connections with one
+ * io_uring_enter(2), then finish each with the socket's answer. A ring
+ * that takes nothing (or loses track of what it took) is given up: the
+ * connections it did not send for write the plain way, and the ones whose
+ * fate is unknown fail, since their streams may have lost bytes. */
+static void conn_flush_batch(bench *b) {
+  bench_batch *bb = b->batch;
+  unsigned n = 0, i;
+  int rc;
+
+  while (b->dirty != NULL && n < BATCH_MAX) {
+    conn *c = b->dirty;
+    uv_os_fd_t fd;
+    b->dirty = c->next_dirty;
+    c->is_dirty = 0;
+    if (!conn_can_flush(c) || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+      continue;
+    bb->conns[n] = c;
+    bb->res[n] = RES_PENDING;
+    bb->iov[n].iov_base = c->out[c->out_cur].data;
+    bb->iov[n].iov_len = c->out[c->out_cur].len;
+    memset(&bb->mh[n], 0, sizeof(bb->mh[n]));
+    bb->mh[n].msg_iov = &bb->iov[n];
+    bb->mh[n].msg_iovlen = 1;
+    wschat__uring_sendmsg(&bb->ring, fd, &bb->mh[n], 0, n);
+    n++;
+  }
+  rc = wschat__uring_submit(&bb->ring, batch_on_sent, bb);
+  for (i = 0; i < n; i++) {
+    conn *c = bb->conns[i];
+    if (c->state == CONN_DEAD)
+      continue;
+    if (bb->res[i] != RES_PENDING)
+      conn_sent(c, bb->res[i]);
+    else if (rc < 0)
+      conn_flush(c);
+    else
+      conn_fail(c, "write (io_uring)", UV_EIO);
+  }
+  if (rc != 0) {
+    bench_log(b, "io_uring sends failed (%s); writing without it",
+              rc < 0 ? strerror(-rc) : "completions lost");
+    conn_batch_free(b);
+  }
+}
+
 void conn_flush_all(bench *b) {
   conn *c;
   while ((c = b->dirty) != NULL) {
+    if (b->batch != NULL && c->next_dirty != NULL) {
+      conn_flush_batch(b);
+      continue;
+    }
     b->dirty = c->next_dirty;
     c->is_dirty = 0;
     conn_flush(c);

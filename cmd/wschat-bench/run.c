@@ -1002,6 +1002,7 @@ int bench_run(const bench_options *opt) {
     return 1;
   }
   b->loop = &loop;
+  conn_batch_init(b);
   uv_prepare_init(&loop, &b->flush_handle);
   uv_timer_init(&loop, &b->phase_timer);
   uv_timer_init(&loop, &b->tick_timer);
@@ -1022,6 +1023,7 @@ int bench_run(const bench_options *opt) {
 
   uv_run(&loop, UV_RUN_DEFAULT);
   rc = b->exit_code;
+  conn_batch_free(b);
   bench_free(b);
   free(b);
   if (uv_loop_close(&loop) != 0)

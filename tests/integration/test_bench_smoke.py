@@ -132,8 +132,9 @@ class BenchSmoke(unittest.TestCase):
         if errors:
             self.fail("\n".join(errors))
 
-    def echo_server(self):
-        s = Server([binary("examples", "echo"), "0"],
+    def echo_server(self, *flags):
+        s = Server([binary("examples", "echo")] + [str(f) for f in flags] +
+                   ["0"],
                    r"echo: listening on 127\.0\.0\.1:(\d+)\n")
         self.servers.append(s)
         return s
@@ -146,20 +147,32 @@ class BenchSmoke(unittest.TestCase):
         self.servers.append(s)
         return s
 
-    def run_bench(self, mode, server, *args, expect_status=0):
+    def run_bench(self, mode, server, *args, expect_status=0, env=None,
+                  during=None):
         """Run the bench; returns the summary as a dict of strings, after
         checking the exit status, that stdout is that one line, and that
-        its keys are the mode's, in order."""
+        its keys are the mode's, in order. during(pid), if given, is
+        called while the bench runs."""
         argv = [self.bench, mode, "--port", str(server.port),
                 "--server-pid", str(server.pid)] + [str(a) for a in args]
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=env)
         try:
-            p = subprocess.run(argv, stdin=subprocess.DEVNULL,
-                               capture_output=True, timeout=RUN_TIMEOUT)
+            if during is not None:
+                during(p.pid)
+            out, err = p.communicate(timeout=RUN_TIMEOUT)
         except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
             self.fail("%s timed out after %.0f s" % (" ".join(argv),
                                                      RUN_TIMEOUT))
-        out = p.stdout.decode("utf-8", "replace")
-        err = p.stderr.decode("utf-8", "replace")
+        except BaseException:
+            p.kill()
+            p.communicate()
+            raise
+        out = out.decode("utf-8", "replace")
+        err = err.decode("utf-8", "replace")
         what = "%s\nexit %d\nstdout: %s\nstderr: %s" % (" ".join(argv),
                                                         p.returncode, out,
                                                         err[-2000:])
@@ -335,6 +348,51 @@ class BenchSmoke(unittest.TestCase):
                 srv.stop()
                 self.servers.remove(srv)
                 srv.cleanup()
+
+    def test_generator_sends_with_and_without_io_uring(self):
+        # wschat-bench flushes its own connections the way the server
+        # does: two or more with output go to the kernel in one
+        # io_uring_enter(2), and WSCHAT_IO_URING=0 makes it write per
+        # connection. Both must deliver every echo once and in order, and
+        # only the first may hold an io_uring descriptor while it runs.
+        # 32 B at depth 16 keeps every send whole; 256 KiB at depth 16 is
+        # 4 MiB per connection at once, more than a loopback socket takes,
+        # so sends come back partial and uv_write() finishes them.
+        srv = self.echo_server("--max-message", 1048576)
+        for setting in (None, "0"):
+            env = dict(os.environ)
+            env.pop("WSCHAT_IO_URING", None)
+            if setting is not None:
+                env["WSCHAT_IO_URING"] = setting
+            for size, conns in ((32, 50), (262144, 10)):
+                with self.subTest(WSCHAT_IO_URING=setting, size=size):
+                    seen = []
+
+                    def rings(pid):
+                        time.sleep(0.6)
+                        try:
+                            fds = os.listdir("/proc/%d/fd" % pid)
+                        except OSError:
+                            return
+                        for fd in fds:
+                            try:
+                                t = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                            except OSError:
+                                continue
+                            seen.append(t)
+
+                    s = self.run_bench("echo", srv, "--connections", conns,
+                                       "--depth", 16, "--size", size, *SHORT,
+                                       env=env, during=rings)
+                    self.assert_fields(s, conns=conns, depth=16, size=size,
+                                       errors=0)
+                    self.assert_number(s, "msgs", 0)
+                    self.assertTrue(seen, "no descriptors read from /proc")
+                    ring = [t for t in seen if "io_uring" in t]
+                    if setting is None:
+                        self.assertEqual(len(ring), 1, seen)
+                    else:
+                        self.assertEqual(ring, [], seen)
 
     # ------------------------------------------------------------ usage
 

@@ -14,6 +14,7 @@ import glob
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -219,33 +220,48 @@ def read_man(name):
         return f.read()
 
 
+def option_table(*path):
+    """The long options of a program's getopt_long table."""
+    with open(os.path.join(ROOT, *path), encoding="utf-8") as f:
+        return re.findall(r'\{"([a-z][a-z-]*)", (?:required|no)_argument',
+                          f.read())
+
+
+def help_text(binary):
+    r = subprocess.run([binary, "--help"], capture_output=True, text=True,
+                       timeout=10)
+    if r.returncode != 0:
+        raise AssertionError("%s --help: exit %d: %s" % (binary, r.returncode,
+                                                        r.stderr))
+    return r.stdout
+
+
+def assert_options_on_page(test, table, page):
+    """Every option is in the page's SYNOPSIS and has its own .TP entry
+    in OPTIONS."""
+    synopsis = "\n".join(section(page, "SYNOPSIS"))
+    options = section(page, "OPTIONS")
+    for name in table:
+        with test.subTest(option=name):
+            flag = "\\-\\-" + name.replace("-", "\\-")
+            test.assertIn(flag, synopsis)
+            test.assertTrue(any(
+                options[i] == ".TP" and re.match(
+                    r"^\.BI? %s(\s|$)" % re.escape(flag), options[i + 1])
+                for i in range(len(options) - 1)), name)
+
+
 class Wschatd(unittest.TestCase):
     """wschatd(1) against the program: its option table, its --help, and
     the sections a daemon's page needs."""
 
     def test_every_option_is_documented(self):
-        with open(os.path.join(ROOT, "cmd", "wschatd", "main.c"),
-                  encoding="utf-8") as f:
-            table = re.findall(r'\{"([a-z][a-z-]*)", (?:required|no)_argument',
-                               f.read())
-        r = subprocess.run([wschatd_binary(), "--help"], capture_output=True,
-                           text=True, timeout=10)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        helped = re.findall(r"^  --([a-z][a-z-]*)", r.stdout, re.M)
+        table = option_table("cmd", "wschatd", "main.c")
+        helped = re.findall(r"^  --([a-z][a-z-]*)",
+                            help_text(wschatd_binary()), re.M)
         self.assertEqual(sorted(helped), sorted(table))
         self.assertGreaterEqual(len(table), 13)
-        page = read_man("wschatd.1")
-        synopsis = "\n".join(section(page, "SYNOPSIS"))
-        options = section(page, "OPTIONS")
-        for name in table:
-            with self.subTest(option=name):
-                flag = "\\-\\-" + name.replace("-", "\\-")
-                self.assertIn(flag, synopsis)
-                # Its own .TP entry in OPTIONS.
-                self.assertTrue(any(
-                    options[i] == ".TP" and re.match(
-                        r"^\.BI? %s(\s|$)" % re.escape(flag), options[i + 1])
-                    for i in range(len(options) - 1)), name)
+        assert_options_on_page(self, table, read_man("wschatd.1"))
 
     def test_signals_endpoints_exit_status_and_examples(self):
         page = read_man("wschatd.1")
@@ -260,6 +276,44 @@ class Wschatd(unittest.TestCase):
                           if status[i] == ".TP"], [".B 0", ".B 1", ".B 2"])
         self.assertIn("wschatd \\-\\-host", "\n".join(section(page,
                                                                "EXAMPLES")))
+
+
+class WschatBench(unittest.TestCase):
+    """wschat-bench(1) against the program: every option of its table
+    and of its --help, the keys of every mode's summary line as the
+    smoke tests and `make bench` parse them, the environment, and the
+    exit statuses."""
+
+    def page(self):
+        return read_man("wschat-bench.1")
+
+    def test_every_option_is_documented(self):
+        table = option_table("cmd", "wschat-bench", "main.c")
+        self.assertGreaterEqual(len(table), 17)
+        bench = os.path.join(os.path.dirname(wschatd_binary()), "wschat-bench")
+        helped = set(re.findall(r"--([a-z][a-z-]*)", help_text(bench)))
+        self.assertEqual(sorted(helped | {"help"}), sorted(table))
+        assert_options_on_page(self, table, self.page())
+
+    def test_summary_keys_environment_and_exit_status(self):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from test_bench_smoke import KEYS
+        page = self.page()
+        summary = section(page, "SUMMARY LINE")
+        for mode, keys in KEYS.items():
+            with self.subTest(mode=mode):
+                i = summary.index(".B %s" % mode)
+                entry = []
+                for line in summary[i + 1:]:
+                    if line.startswith((".TP", ".PP")):
+                        break
+                    entry.append(re.sub(r"^\.BR? (\S+)(?: ,)?$", r"\1", line))
+                self.assertEqual(entry, keys)
+        env = "\n".join(section(page, "ENVIRONMENT"))
+        self.assertIn(".B WSCHAT_IO_URING", env)
+        status = section(page, "EXIT STATUS")
+        self.assertEqual([status[i + 1] for i in range(len(status) - 1)
+                          if status[i] == ".TP"], [".B 0", ".B 1", ".B 2"])
 
 
 class Protocol(unittest.TestCase):

@@ -111,6 +111,7 @@ def expected_files():
         p + "/include/wschat.h": ("file", 0o644),
         p + "/share/wschat/wschatd.service": ("file", 0o644),
         p + "/share/man/man1/wschatd.1": ("file", 0o644),
+        p + "/share/man/man1/wschat-bench.1": ("file", 0o644),
         p + "/share/man/man7/wschat-protocol.7": ("file", 0o644),
     }
     # The browser client and the section 3 pages are whatever the tree
