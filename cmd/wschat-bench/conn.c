@@ -351,8 +351,6 @@ typedef struct bench_batch {
   wschat__uring ring;
   conn *conns[BATCH_MAX];
   int res[BATCH_MAX];
-  struct iovec iov[BATCH_MAX];
-  struct msghdr mh[BATCH_MAX];
 } bench_batch;
 
 void conn_batch_init(bench *b) {
@@ -401,12 +399,8 @@ static void conn_flush_batch(bench *b) {
       continue;
     bb->conns[n] = c;
     bb->res[n] = RES_PENDING;
-    bb->iov[n].iov_base = c->out[c->out_cur].data;
-    bb->iov[n].iov_len = c->out[c->out_cur].len;
-    memset(&bb->mh[n], 0, sizeof(bb->mh[n]));
-    bb->mh[n].msg_iov = &bb->iov[n];
-    bb->mh[n].msg_iovlen = 1;
-    wschat__uring_sendmsg(&bb->ring, fd, &bb->mh[n], 0, n);
+    wschat__uring_send(&bb->ring, fd, 0, c->out[c->out_cur].data,
+                       c->out[c->out_cur].len, 0, n);
     n++;
   }
   rc = wschat__uring_submit(&bb->ring, batch_on_sent, bb);

@@ -81,6 +81,14 @@ static inline void wschat__link_remove(wschat__link *l) {
  * and iovecs shared by one batch. */
 #define WSCHAT__URING_ENTRIES 256
 #define WSCHAT__URING_IOVS    2048
+/* A session's descriptor goes into the ring's table of registered files
+ * on its WSCHAT__FIXED_AFTER-th batched send, so that the short-lived
+ * (a handshake and a close) never pay the register and unregister calls.
+ * The table has a slot per descriptor number up to the descriptor limit,
+ * at most WSCHAT__FIXED_SLOTS. */
+#define WSCHAT__FIXED_AFTER 4
+#define WSCHAT__FIXED_NEVER 7
+#define WSCHAT__FIXED_SLOTS 65536
 
 /* One session's send in a batch. */
 typedef struct wschat__send_slot {
@@ -215,6 +223,9 @@ struct wschat_session {
   unsigned has_chunk_segs : 1;    /* the queue may reference shared buffers */
   unsigned is_dirty : 1;          /* in server->dirty */
   unsigned is_send_full : 1;      /* the batched send found the socket full */
+  unsigned is_fixed : 1;          /* its descriptor is in the ring's table */
+  unsigned nbatched : 3; /* batched sends so far, up to WSCHAT__FIXED_AFTER;
+                            WSCHAT__FIXED_NEVER: registering failed */
 };
 
 /* Clock arithmetic for the 32-bit session times. Timeouts and intervals
@@ -386,6 +397,10 @@ void wschat__chat_server_free(wschat_server *srv);
 /* server.c */
 void wschat__server_mark_dirty(wschat_server *srv, wschat_session *s);
 void wschat__server_session_gone(wschat_server *srv, wschat_session *s);
+/* Take a session's descriptor out of the ring's table (is_fixed): before
+ * its socket is closed, so that the close sends the FIN at once and the
+ * slot is free for the next socket with that number. */
+void wschat__server_session_unfix(wschat_server *srv, wschat_session *s);
 wschat__wreq *wschat__server_wreq_get(wschat_server *srv);
 void wschat__server_wreq_put(wschat_server *srv, wschat__wreq *wreq);
 wschat__wbuf *wschat__server_chunk_get(wschat_server *srv);

@@ -540,6 +540,40 @@ static wschat_session *server_dirty_pop(wschat_server *srv) {
   return s;
 }
 
+/* Whether this batched send may name the session's socket by its slot
+ * in the ring's table, registering it there on the session's
+ * WSCHAT__FIXED_AFTER-th batched send. */
+static int server_session_fixed(wschat_server *srv, wschat_session *s, int fd) {
+  if (s->is_fixed)
+    return 1;
+  if (s->nbatched < WSCHAT__FIXED_AFTER) {
+    s->nbatched++;
+    return 0;
+  }
+  if (s->nbatched == WSCHAT__FIXED_NEVER || s->state != WSCHAT__S_OPEN)
+    return 0;
+  if (wschat__uring_file_set(&srv->uring, fd, 1) != 0) {
+    s->nbatched = WSCHAT__FIXED_NEVER;
+    return 0;
+  }
+  s->is_fixed = 1;
+  return 1;
+}
+
+void wschat__server_session_unfix(wschat_server *srv, wschat_session *s) {
+  uv_os_fd_t fd;
+  s->is_fixed = 0;
+  if (srv->uring.nfiles == 0) /* the ring and its table are gone */
+    return;
+  if (uv_fileno((uv_handle_t *)&s->tcp, &fd) == 0 &&
+      wschat__uring_file_set(&srv->uring, fd, 0) == 0)
+    return;
+  /* The slot would keep the socket open: give up the ring (and with it
+   * the whole table) and write without it from now on. */
+  wschat__uring_free(&srv->uring);
+  srv->uring_state = -1;
+}
+
 static void server_on_sent(void *arg, uint64_t user_data, int res) {
   wschat__send_batch *b = arg;
   b->slots[user_data].res = res;
@@ -567,14 +601,19 @@ static void server_flush_batch(wschat_server *srv) {
     slot->total =
         wschat__session_send_prepare(s, &b->iov[niov], WSCHAT__IOV_BATCH, &k);
     if (slot->total > 0 && uv_fileno((uv_handle_t *)&s->tcp, &fd) == 0) {
-      memset(&slot->mh, 0, sizeof(slot->mh));
-      slot->mh.msg_iov = &b->iov[niov];
-      slot->mh.msg_iovlen = k;
-      niov += k;
+      int flags = wschat__session_send_is_last(s, k) ? MSG_MORE : 0;
+      int fixed = server_session_fixed(srv, s, fd);
       slot->res = WSCHAT__SEND_PENDING;
-      wschat__uring_sendmsg(&srv->uring, fd, &slot->mh,
-                            wschat__session_send_is_last(s, k) ? MSG_MORE : 0,
-                            n);
+      if (k == 1) {
+        wschat__uring_send(&srv->uring, fd, fixed, b->iov[niov].iov_base,
+                           b->iov[niov].iov_len, flags, n);
+      } else {
+        memset(&slot->mh, 0, sizeof(slot->mh));
+        slot->mh.msg_iov = &b->iov[niov];
+        slot->mh.msg_iovlen = k;
+        wschat__uring_sendmsg(&srv->uring, fd, fixed, &slot->mh, flags, n);
+      }
+      niov += k;
     }
     n++;
   }
@@ -821,6 +860,7 @@ static void server_on_connection(uv_stream_t *listener, int status) {
  * without io_uring, or with WSCHAT_IO_URING=0, every flush writes per
  * session. */
 static void server_uring_start(wschat_server *srv) {
+  struct rlimit rl;
   srv->uring_state = -1;
   if (!wschat__uring_wanted())
     return;
@@ -830,6 +870,13 @@ static void server_uring_start(wschat_server *srv) {
     wschat__free(srv->batch);
     srv->batch = NULL;
     return;
+  }
+  /* A table with a slot per descriptor the process may open (the kernel
+   * allows no more); without one, sends name their sockets as usual. */
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 0) {
+    unsigned slots = rl.rlim_cur < WSCHAT__FIXED_SLOTS ? (unsigned)rl.rlim_cur
+                                                       : WSCHAT__FIXED_SLOTS;
+    (void)wschat__uring_files_init(&srv->uring, slots);
   }
   srv->uring_state = 1;
 }

@@ -537,6 +537,8 @@ static void session_destroy(wschat_session *s) {
   /* Left in the server's dirty list, if there: the flush skips dead
    * sessions, and the close callback unlinks one it has not reached. */
   s->state = WSCHAT__S_DEAD;
+  if (s->is_fixed)
+    wschat__server_session_unfix(wschat__session_server(s), s);
   uv_close((uv_handle_t *)&s->tcp, session_on_closed);
 }
 

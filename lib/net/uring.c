@@ -27,6 +27,10 @@ static int uring_setup(unsigned entries, struct io_uring_params *p) {
   return (int)syscall(__NR_io_uring_setup, entries, p);
 }
 
+static int uring_register(int fd, unsigned op, void *arg, unsigned n) {
+  return (int)syscall(__NR_io_uring_register, fd, op, arg, n);
+}
+
 static int uring_enter(int fd, unsigned to_submit, unsigned min_complete) {
   return (int)syscall(__NR_io_uring_enter, fd, to_submit, min_complete,
                       IORING_ENTER_GETEVENTS, NULL, (size_t)0);
@@ -114,19 +118,70 @@ void wschat__uring_free(wschat__uring *u) {
   u->fd = -1;
 }
 
-void wschat__uring_sendmsg(wschat__uring *u, int fd, const struct msghdr *mh,
-                           int flags, uint64_t user_data) {
+/* The next free submission entry, filled in for a send-type request on
+ * fd (a registered slot with `fixed`). */
+static struct io_uring_sqe *uring_sqe(wschat__uring *u, unsigned opcode, int fd,
+                                      int fixed, int flags,
+                                      uint64_t user_data) {
   unsigned tail = *u->sq_tail + u->pending;
   struct io_uring_sqe *sqe =
       &((struct io_uring_sqe *)u->sqes)[tail & *u->sq_mask];
   memset(sqe, 0, sizeof(*sqe));
-  sqe->opcode = IORING_OP_SENDMSG;
+  sqe->opcode = (uint8_t)opcode;
   sqe->fd = fd;
-  sqe->addr = (uint64_t)(uintptr_t)mh;
-  sqe->len = 1;
+  if (fixed)
+    sqe->flags = IOSQE_FIXED_FILE;
   sqe->msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL | (uint32_t)flags;
   sqe->user_data = user_data;
   u->pending++;
+  return sqe;
+}
+
+void wschat__uring_sendmsg(wschat__uring *u, int fd, int fixed,
+                           const struct msghdr *mh, int flags,
+                           uint64_t user_data) {
+  struct io_uring_sqe *sqe =
+      uring_sqe(u, IORING_OP_SENDMSG, fd, fixed, flags, user_data);
+  sqe->addr = (uint64_t)(uintptr_t)mh;
+  sqe->len = 1;
+}
+
+void wschat__uring_send(wschat__uring *u, int fd, int fixed, const void *buf,
+                        size_t len, int flags, uint64_t user_data) {
+  struct io_uring_sqe *sqe =
+      uring_sqe(u, IORING_OP_SEND, fd, fixed, flags, user_data);
+  sqe->addr = (uint64_t)(uintptr_t)buf;
+  sqe->len = (uint32_t)len;
+}
+
+int wschat__uring_files_init(wschat__uring *u, unsigned slots) {
+#ifdef IORING_RSRC_REGISTER_SPARSE
+  struct io_uring_rsrc_register r;
+  memset(&r, 0, sizeof(r));
+  r.nr = slots;
+  r.flags = IORING_RSRC_REGISTER_SPARSE;
+  if (uring_register(u->fd, IORING_REGISTER_FILES2, &r, sizeof(r)) < 0)
+    return -errno;
+  u->nfiles = slots;
+  return 0;
+#else
+  (void)u;
+  (void)slots;
+  return -ENOSYS;
+#endif
+}
+
+int wschat__uring_file_set(wschat__uring *u, int fd, int on) {
+  struct io_uring_files_update up;
+  int32_t v = on ? fd : -1;
+  if (fd < 0 || (unsigned)fd >= u->nfiles)
+    return -EBADF;
+  memset(&up, 0, sizeof(up));
+  up.offset = (unsigned)fd;
+  up.fds = (uint64_t)(uintptr_t)&v;
+  if (uring_register(u->fd, IORING_REGISTER_FILES_UPDATE, &up, 1) < 0)
+    return -errno;
+  return 0;
 }
 
 /* Hand every completion posted so far to done(); returns how many. */
@@ -187,13 +242,39 @@ void wschat__uring_free(wschat__uring *u) {
   u->fd = -1;
 }
 
-void wschat__uring_sendmsg(wschat__uring *u, int fd, const struct msghdr *mh,
-                           int flags, uint64_t user_data) {
+void wschat__uring_sendmsg(wschat__uring *u, int fd, int fixed,
+                           const struct msghdr *mh, int flags,
+                           uint64_t user_data) {
   (void)u;
   (void)fd;
+  (void)fixed;
   (void)mh;
   (void)flags;
   (void)user_data;
+}
+
+void wschat__uring_send(wschat__uring *u, int fd, int fixed, const void *buf,
+                        size_t len, int flags, uint64_t user_data) {
+  (void)u;
+  (void)fd;
+  (void)fixed;
+  (void)buf;
+  (void)len;
+  (void)flags;
+  (void)user_data;
+}
+
+int wschat__uring_files_init(wschat__uring *u, unsigned slots) {
+  (void)u;
+  (void)slots;
+  return -ENOSYS;
+}
+
+int wschat__uring_file_set(wschat__uring *u, int fd, int on) {
+  (void)u;
+  (void)fd;
+  (void)on;
+  return -ENOSYS;
 }
 
 int wschat__uring_submit(wschat__uring *u, void (*done)(void *, uint64_t, int),

@@ -36,6 +36,7 @@ typedef struct wschat__uring {
   void *cq_ring; /* == sq_ring when the kernel maps both at once */
   size_t cq_ring_size;
   size_t sqes_size;
+  unsigned nfiles; /* registered-descriptor slots; 0: none */
 } wschat__uring;
 
 /* Whether the environment turns io_uring off (WSCHAT_IO_URING=0). */
@@ -50,8 +51,24 @@ void wschat__uring_free(wschat__uring *u);
  * being 0 or MSG_MORE. At most `entries` may be queued between two
  * submits; mh and what it points to must stay valid until
  * wschat__uring_submit() returns. */
-void wschat__uring_sendmsg(wschat__uring *u, int fd, const struct msghdr *mh,
-                           int flags, uint64_t user_data);
+void wschat__uring_sendmsg(wschat__uring *u, int fd, int fixed,
+                           const struct msghdr *mh, int flags,
+                           uint64_t user_data);
+
+/* The same for one buffer, as a send (no message header for the kernel
+ * to copy in). With `fixed` (either call), fd names a slot of the
+ * registered table (wschat__uring_file_set), which saves the kernel
+ * looking the descriptor up and taking a reference on it per request. */
+void wschat__uring_send(wschat__uring *u, int fd, int fixed, const void *buf,
+                        size_t len, int flags, uint64_t user_data);
+
+/* Registered descriptors. files_init sets up an empty table of `slots`
+ * (slot n is for descriptor n); file_set(fd, 1) puts fd in slot fd and
+ * file_set(fd, 0) empties it again. A registered socket stays open
+ * (and its FIN unsent) while it is in the table, so empty its slot
+ * before closing it. 0, or a negative errno. */
+int wschat__uring_files_init(wschat__uring *u, unsigned slots);
+int wschat__uring_file_set(wschat__uring *u, int fd, int on);
 
 /* Submit what is queued and wait for all of it. done(arg, user_data, res)
  * is called once per request that completed, res being the byte count or

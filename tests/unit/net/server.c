@@ -53,6 +53,23 @@ static void on_message(wschat_session *s, wschat_msg_type type,
     cr_assert_eq(wschat_session_send_text(s, "x", 1), WSCHAT_ECLOSED);
     return;
   }
+  if (len == 4 && memcmp(data, "join", 4) == 0) {
+    wschat_room *room;
+    cr_assert_eq(wschat_room_open(wschat_session_server(s), "fx", &room), 0);
+    cr_assert_eq(wschat_room_join(room, s), 0);
+    return;
+  }
+  if (len == 3 && memcmp(data, "fan", 3) == 0) {
+    /* "F" to every member of room fx in one turn: two or more sessions
+     * with output, so the flush sends them as one io_uring batch. */
+    wschat_frame *f;
+    wschat_room *room = wschat_room_find(wschat_session_server(s), "fx");
+    cr_assert_not_null(room);
+    cr_assert_eq(wschat_frame_new(WSCHAT_TEXT, "F", 1, &f), 0);
+    cr_assert_gt(wschat_room_broadcast(room, f, NULL), 0);
+    wschat_frame_release(f);
+    return;
+  }
   if (len == 4 && memcmp(data, "ping", 4) == 0) {
     cr_assert_eq(wschat_session_ping(s, "p1", 2), 0);
     return;
@@ -537,6 +554,115 @@ Test(server, reset_after_close_frame, .init = setup_and_start,
   expect_close(fd, 1000, "");
   expect_eof(fd);
   close(fd);
+}
+
+/* The descriptors in the server's io_uring table of registered files,
+ * from /proc/self/fdinfo of the ring (the server runs in this process);
+ * -1 when there is no ring. */
+static int registered_files(void) {
+  char path[64], line[256], target[64];
+  int fd, n = -1, in_files = 0;
+  for (fd = 0; fd < 1024 && n < 0; fd++) {
+    FILE *f;
+    ssize_t len;
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    len = readlink(path, target, sizeof(target) - 1);
+    if (len <= 0)
+      continue;
+    target[len] = '\0';
+    if (strstr(target, "io_uring") == NULL)
+      continue;
+    snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+    if ((f = fopen(path, "r")) == NULL)
+      continue;
+    n = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+      if (strncmp(line, "UserFiles:", 10) == 0)
+        in_files = 1;
+      else if (in_files && strstr(line, ": socket:[") != NULL)
+        n++;
+      else if (in_files)
+        in_files = 0;
+    }
+    fclose(f);
+  }
+  return n;
+}
+
+static void fan_and_expect(int sender, const int *fds, int nfds) {
+  uint8_t buf[16];
+  int i, op;
+  client_send(sender, 1, "fan", 3);
+  for (i = 0; i < nfds; i++) {
+    cr_assert_eq(client_recv(fds[i], &op, buf, sizeof(buf)), 1);
+    cr_assert_eq(op, 1);
+    cr_assert_eq(buf[0], 'F');
+  }
+}
+
+/* Sessions that keep being sent to in batches get their descriptors
+ * registered in the ring's table (so the kernel does not look them up
+ * per send); short-lived ones do not. A registered session's socket must
+ * still close at once (its slot emptied first: a slot holds the socket
+ * open), and a new connection that gets the same descriptor number must
+ * get its own bytes. */
+Test(server, registered_sockets_close_at_once_and_free_their_slot,
+     .init = setup_and_start, .fini = server_teardown) {
+  int fds[2], i, before;
+  uint8_t buf[16];
+  int op;
+
+  if (registered_files() < 0)
+    cr_skip_test("no io_uring here: nothing is registered");
+  before = registered_files();
+  cr_assert_eq(before, 0);
+  for (i = 0; i < 2; i++) {
+    fds[i] = client_open(NULL);
+    client_send(fds[i], 1, "join", 4);
+  }
+  /* The join is in once the first fan reaches both. */
+  for (i = 0; i < 8; i++)
+    fan_and_expect(fds[0], fds, 2);
+  cr_assert_eq(registered_files(), 2);
+
+  /* B closes: the close handshake, then the server's FIN right away. */
+  client_close(fds[1], 1000);
+  expect_close(fds[1], 1000, "");
+  expect_eof(fds[1]);
+  close(fds[1]);
+  for (i = 0; i < 100 && registered_files() != 1; i++)
+    usleep(10000);
+  cr_assert_eq(registered_files(), 1);
+
+  /* C most likely takes B's descriptor number; whatever it got, every
+   * fan reaches A and C, before and after C is registered. */
+  fds[1] = client_open(NULL);
+  client_send(fds[1], 1, "join", 4);
+  for (i = 0; i < 8; i++)
+    fan_and_expect(fds[0], fds, 2);
+  cr_assert_eq(registered_files(), 2);
+  client_send(fds[1], 1, "echo", 4);
+  cr_assert_eq(client_recv(fds[1], &op, buf, sizeof(buf)), 4);
+  cr_assert_eq(memcmp(buf, "echo", 4), 0);
+
+  /* Short-lived connections (a handshake and a close) stay out. */
+  for (i = 0; i < 5; i++) {
+    int fd = client_open(NULL);
+    client_close(fd, 1000);
+    expect_close(fd, 1000, "");
+    expect_eof(fd);
+    close(fd);
+  }
+  cr_assert_eq(registered_files(), 2);
+  for (i = 0; i < 2; i++) {
+    client_close(fds[i], 1000);
+    expect_close(fds[i], 1000, "");
+    expect_eof(fds[i]);
+    close(fds[i]);
+  }
+  for (i = 0; i < 100 && registered_files() != 0; i++)
+    usleep(10000);
+  cr_assert_eq(registered_files(), 0);
 }
 
 static void setup_idle(void) {

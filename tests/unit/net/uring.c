@@ -2,7 +2,8 @@
  * Tests for lib/net/uring.c, the batched sends of the end-of-turn flush:
  * bytes and answers per request, a full socket answering -EAGAIN at once,
  * a closed peer answering -EPIPE without SIGPIPE, a bad descriptor failing
- * alone, reuse of the ring across many batches, and WSCHAT_IO_URING=0.
+ * alone, reuse of the ring across many batches, sends by registered slot,
+ * and WSCHAT_IO_URING=0.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -85,7 +86,7 @@ Test(uring, sends_each_request_and_answers_once) {
     memset(&mh[i], 0, sizeof(mh[i]));
     mh[i].msg_iov = iov[i];
     mh[i].msg_iovlen = 2;
-    wschat__uring_sendmsg(&u, sv[i][0], &mh[i], 0, i);
+    wschat__uring_sendmsg(&u, sv[i][0], 0, &mh[i], 0, i);
   }
   cr_assert_eq(u.pending, 3);
   cr_assert_eq(wschat__uring_submit(&u, on_done, &a), 0);
@@ -127,7 +128,7 @@ Test(uring, full_socket_answers_eagain_without_waiting) {
   memset(&a, 0, sizeof(a));
   one_buffer(&mh, &iov);
   alarm(5); /* a request that waited for room would hang here */
-  wschat__uring_sendmsg(&u, sv[0], &mh, 0, 0);
+  wschat__uring_sendmsg(&u, sv[0], 0, &mh, 0, 0);
   cr_assert_eq(wschat__uring_submit(&u, on_done, &a), 0);
   alarm(0);
   cr_assert_eq(a.calls[0], 1);
@@ -149,7 +150,7 @@ Test(uring, closed_peer_is_epipe_not_sigpipe) {
   close(sv[1]);
   memset(&a, 0, sizeof(a));
   one_buffer(&mh, &iov);
-  wschat__uring_sendmsg(&u, sv[0], &mh, 0, 0);
+  wschat__uring_sendmsg(&u, sv[0], 0, &mh, 0, 0);
   cr_assert_eq(wschat__uring_submit(&u, on_done, &a), 0);
   cr_assert_eq(a.res[0], -EPIPE, "answered %d", a.res[0]);
   close(sv[0]);
@@ -167,8 +168,8 @@ Test(uring, bad_descriptor_fails_alone) {
   pair(sv);
   memset(&a, 0, sizeof(a));
   one_buffer(&mh, &iov);
-  wschat__uring_sendmsg(&u, 1000000, &mh, 0, 0); /* no such descriptor */
-  wschat__uring_sendmsg(&u, sv[0], &mh, 0, 1);
+  wschat__uring_sendmsg(&u, 1000000, 0, &mh, 0, 0); /* no such descriptor */
+  wschat__uring_sendmsg(&u, sv[0], 0, &mh, 0, 1);
   cr_assert_eq(wschat__uring_submit(&u, on_done, &a), 0);
   cr_assert_eq(a.total, 2);
   cr_assert_eq(a.res[0], -EBADF, "answered %d", a.res[0]);
@@ -201,7 +202,7 @@ Test(uring, many_batches_reuse_the_ring) {
       memset(&mh[i], 0, sizeof(mh[i]));
       mh[i].msg_iov = &iov[i];
       mh[i].msg_iovlen = 1;
-      wschat__uring_sendmsg(&u, sv[i][0], &mh[i], 0, i);
+      wschat__uring_sendmsg(&u, sv[i][0], 0, &mh[i], 0, i);
     }
     cr_assert_eq(wschat__uring_submit(&u, on_done, &a), 0);
     cr_assert_eq(a.total, 8, "round %u: %u answers", round, a.total);
@@ -216,6 +217,59 @@ Test(uring, many_batches_reuse_the_ring) {
     close(sv[i][0]);
     close(sv[i][1]);
   }
+  wschat__uring_free(&u);
+}
+
+/* One-buffer sends, by descriptor and by registered slot: the bytes
+ * arrive; an empty slot answers -EBADF alone; a slot past the table is
+ * refused before the kernel; and a socket whose slot is emptied closes at
+ * once (its peer reads EOF), while one still in the table stays open. */
+Test(uring, sends_by_registered_slot) {
+  wschat__uring u = ring(8);
+  int sv[2], sv2[2];
+  answers a;
+  char got[8];
+
+  pair(sv);
+  pair(sv2);
+  cr_assert_eq(wschat__uring_files_init(&u, 64), 0);
+  cr_assert_eq(u.nfiles, 64);
+  cr_assert_lt(sv[0], 64);
+  cr_assert_eq(wschat__uring_file_set(&u, 64, 1), -EBADF);
+  cr_assert_eq(wschat__uring_file_set(&u, -1, 1), -EBADF);
+  cr_assert_eq(wschat__uring_file_set(&u, sv[0], 1), 0);
+
+  memset(&a, 0, sizeof(a));
+  wschat__uring_send(&u, sv[0], 1, "fix", 3, 0, 0);
+  wschat__uring_send(&u, sv2[0], 0, "plain", 5, 0, 1);
+  wschat__uring_send(&u, sv2[0], 1, "empty", 5, 0, 2); /* slot not set */
+  cr_assert_eq(wschat__uring_submit(&u, on_done, &a), 0);
+  cr_assert_eq(a.total, 3);
+  cr_assert_eq(a.res[0], 3, "fixed send answered %d", a.res[0]);
+  cr_assert_eq(a.res[1], 5, "plain send answered %d", a.res[1]);
+  cr_assert_eq(a.res[2], -EBADF, "empty slot answered %d", a.res[2]);
+  cr_assert_eq(read(sv[1], got, sizeof(got)), 3);
+  cr_assert_eq(memcmp(got, "fix", 3), 0);
+  cr_assert_eq(read(sv2[1], got, sizeof(got)), 5);
+  cr_assert_eq(memcmp(got, "plain", 5), 0);
+
+  /* Registered sv2[0] too, then closed without emptying its slot: the
+   * table keeps the socket open, so its peer sees no EOF. */
+  cr_assert_eq(wschat__uring_file_set(&u, sv2[0], 1), 0);
+  cr_assert_eq(fcntl(sv2[1], F_SETFL, O_NONBLOCK), 0);
+  close(sv2[0]);
+  cr_assert_eq(read(sv2[1], got, sizeof(got)), -1);
+  cr_assert_eq(errno, EAGAIN);
+  /* Emptying the slot lets it go: EOF. */
+  cr_assert_eq(wschat__uring_file_set(&u, sv2[0], 0), 0);
+  cr_assert_eq(read(sv2[1], got, sizeof(got)), 0);
+
+  /* Empty the slot first, then close: EOF at once. */
+  cr_assert_eq(wschat__uring_file_set(&u, sv[0], 0), 0);
+  close(sv[0]);
+  cr_assert_eq(read(sv[1], got, sizeof(got)), 0);
+  close(sv[1]);
+  close(sv2[1]);
   wschat__uring_free(&u);
 }
 
