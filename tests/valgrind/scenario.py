@@ -176,6 +176,13 @@ class TestChatdUnderValgrind(ChatCase):
         r = await c.expect("rooms")
         self.assertIn({"room": "main", "members": 2}, r["rooms"])
 
+        # Enough broadcasts to both members for the server to register
+        # their sockets with its io_uring (from a session's fourth batched
+        # send on); b's close at the end takes its socket out again.
+        for i in range(6):
+            await a.say("main", "r%d" % i, ref="r%d" % i)
+            await b.expect("message", text="r%d" % i)
+
         # Errors of every kind, each answered and the session kept.
         await c.send_raw("{not json")
         await c.expect_error("bad_json")
