@@ -366,8 +366,7 @@ Test(server, slow_consumer_of_small_frames_gets_them_whole,
     cr_assert_eq(op, 1);
     cr_assert_eq(n, 1000);
     snprintf(want, sizeof(want), "%05zu|", frames);
-    cr_assert_eq(memcmp(buf, want, 6), 0, "frame %zu starts %.6s", frames,
-                 buf);
+    cr_assert_eq(memcmp(buf, want, 6), 0, "frame %zu starts %.6s", frames, buf);
     for (size_t i = 6; i < n; i++)
       cr_assert_eq(buf[i], 'f', "frame %zu byte %zu", frames, i);
     frames++;
@@ -475,8 +474,7 @@ static int find_listener(void) {
     socklen_t len = sizeof(int), salen = sizeof(sa);
     int listening = 0;
     if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 &&
-        listening &&
-        getsockname(fd, (struct sockaddr *)&sa, &salen) == 0 &&
+        listening && getsockname(fd, (struct sockaddr *)&sa, &salen) == 0 &&
         sa.sin_family == AF_INET && ntohs(sa.sin_port) == port)
       return fd;
   }
@@ -644,6 +642,28 @@ Test(server, registered_sockets_close_at_once_and_free_their_slot,
   client_send(fds[1], 1, "echo", 4);
   cr_assert_eq(client_recv(fds[1], &op, buf, sizeof(buf)), 4);
   cr_assert_eq(memcmp(buf, "echo", 4), 0);
+
+  /* D is registered and then resets its connection: the session ends
+   * (1006), its slot is emptied, and A and C go on getting every fan. */
+  {
+    int all[3];
+    struct linger lg = {1, 0};
+    all[0] = fds[0];
+    all[1] = fds[1];
+    all[2] = client_open(NULL);
+    client_send(all[2], 1, "join", 4);
+    for (i = 0; i < 8; i++)
+      fan_and_expect(fds[0], all, 3);
+    cr_assert_eq(registered_files(), 3);
+    cr_assert_eq(setsockopt(all[2], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+    close(all[2]); /* RST */
+    cr_assert(log_wait_for(" 1006 ;"), "log: %s", event_log);
+    for (i = 0; i < 100 && registered_files() != 2; i++)
+      usleep(10000);
+    cr_assert_eq(registered_files(), 2);
+    for (i = 0; i < 3; i++)
+      fan_and_expect(fds[0], fds, 2);
+  }
 
   /* Short-lived connections (a handshake and a close) stay out. */
   for (i = 0; i < 5; i++) {
