@@ -111,6 +111,9 @@ typedef struct conn {
   unsigned is_counted : 1; /* slow: closure counted; connect: outcome */
   unsigned out_cur : 1;    /* out[] that takes new bytes */
   unsigned frag_opcode : 4;
+  unsigned is_ring_reader : 1; /* reads through b->recv, not libuv */
+  unsigned is_recv_armed : 1;  /* its multishot receive is in the ring */
+  uint32_t recv_gen;           /* armings so far (in each user_data) */
   bench_buf out[2]; /* one is appended to while the other is written */
   bench_buf in;     /* bytes of a partial frame (or of the 101) */
   bench_buf frag;   /* a fragmented message being reassembled */
@@ -151,6 +154,7 @@ struct bench {
   uv_timer_t rate_timer; /* --rate > 0 */
   conn *dirty;
   struct bench_batch *batch; /* batched sends; NULL: one write per conn */
+  struct bench_recv *recv;   /* io_uring reads; NULL: libuv reads */
   uint64_t now;              /* CLOCK_MONOTONIC ns, refreshed per callback */
   uint64_t rng;
 
@@ -215,6 +219,20 @@ void conn_batch_init(bench *b);
 void conn_batch_free(bench *b);
 void conn_pause(conn *c);
 void conn_resume(conn *c);
+/* n bytes read from c (n < 0: EOF or a read error, as a libuv error). */
+void conn_on_bytes(conn *c, const char *p, ssize_t n);
+
+/* recv.c: reads through io_uring. init leaves b->recv NULL where the ring
+ * is not available (libuv reads then); close ends it at the end of the
+ * run, after the connections. conn_recv_start arms c's receive (0, or a
+ * libuv error: read with libuv instead), conn_recv_stop cancels it.
+ * bench_recv_submit, at each turn's end, hands the kernel what was
+ * armed. */
+void bench_recv_init(bench *b);
+void bench_recv_close(bench *b);
+void bench_recv_submit(bench *b);
+int conn_recv_start(conn *c);
+void conn_recv_stop(conn *c);
 /* Reserve a message of `len` payload bytes in c's output: returns where
  * the payload goes; conn_msg_end() masks it once written. */
 char *conn_msg_begin(conn *c, size_t len);

@@ -136,6 +136,7 @@ void conn_close(conn *c) {
     return;
   c->state = CONN_DEAD;
   c->deadline = 0;
+  conn_recv_stop(c);
   uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
@@ -158,6 +159,18 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+/* Past the handshake, a connection reads through the ring if there is
+ * one (libuv stops reading it first); otherwise libuv goes on. */
+static int conn_reads_to_ring(conn *c) {
+  if (c->b->recv == NULL)
+    return 0;
+  uv_read_stop(conn_stream(c));
+  if (conn_recv_start(c) == 0)
+    return 1;
+  c->is_ring_reader = 0;
+  return uv_read_start(conn_stream(c), on_alloc, on_read) == 0 ? 0 : -1;
+}
 
 static void send_upgrade(conn *c) {
   bench *b = c->b;
@@ -214,6 +227,10 @@ static void on_connect(uv_connect_t *req, int status) {
     send_upgrade(c);
     return;
   }
+  if (conn_reads_to_ring(c) < 0) {
+    conn_fail(c, "read", UV_EIO);
+    return;
+  }
   c->state = CONN_READY;
   run_on_open(c);
 }
@@ -230,6 +247,7 @@ int conn_start(conn *c) {
   c->out_cur = 0;
   c->is_writing = 0;
   c->is_counted = 0;
+  c->is_ring_reader = 0;
   c->deadline = b->now + 10 * 1000000000ULL;
   rc = uv_tcp_init_ex(b->loop, &c->tcp, b->addr.ss_family);
   if (rc < 0) {
@@ -270,14 +288,20 @@ int conn_start(conn *c) {
 }
 
 void conn_pause(conn *c) {
-  uv_read_stop(conn_stream(c));
+  if (c->is_ring_reader)
+    conn_recv_stop(c);
+  else
+    uv_read_stop(conn_stream(c));
   c->state = CONN_PAUSED;
 }
 
 void conn_resume(conn *c) {
   int rc;
   c->state = CONN_SLOW_DRAIN;
-  rc = uv_read_start(conn_stream(c), on_alloc, on_read);
+  if (c->is_ring_reader)
+    rc = conn_recv_start(c);
+  else
+    rc = uv_read_start(conn_stream(c), on_alloc, on_read);
   if (rc < 0)
     conn_fail(c, "read", rc);
 }
@@ -684,23 +708,27 @@ static void conn_read_handshake(conn *c, const char *p, size_t n) {
   rest = c->in.len - end;
   memmove(c->in.data, c->in.data + end, rest);
   c->in.len = rest;
+  conn_reads_to_ring(c);
   c->state = CONN_READY;
   run_on_open(c);
   if (!conn_is_gone(c) && c->in.len > 0)
     conn_read_frames(c, NULL, 0);
 }
 
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
-  conn *c = stream->data;
-  if (nread == 0 || conn_is_gone(c))
+void conn_on_bytes(conn *c, const char *p, ssize_t n) {
+  if (n == 0 || conn_is_gone(c))
     return;
   c->b->now = bench_now();
-  if (nread < 0) {
-    run_on_eof(c, (int)nread);
+  if (n < 0) {
+    run_on_eof(c, (int)n);
     return;
   }
   if (c->state == CONN_HANDSHAKE)
-    conn_read_handshake(c, buf->base, (size_t)nread);
+    conn_read_handshake(c, p, (size_t)n);
   else
-    conn_read_frames(c, buf->base, (size_t)nread);
+    conn_read_frames(c, p, (size_t)n);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  conn_on_bytes(stream->data, buf->base, nread);
 }

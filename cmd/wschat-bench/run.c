@@ -435,6 +435,7 @@ static int is_drained(const bench *b) {
 
 void run_after_turn(bench *b) {
   conn_flush_all(b);
+  bench_recv_submit(b);
   if (b->phase == PHASE_SETUP)
     open_more(b);
   else if (b->phase == PHASE_DRAIN && is_drained(b))
@@ -878,6 +879,7 @@ static void finish(bench *b) {
   b->phase = PHASE_DONE;
   for (i = 0; i < b->nconns; i++)
     conn_close(&b->conns[i]);
+  bench_recv_close(b);
   uv_close((uv_handle_t *)&b->flush_handle, NULL);
   uv_close((uv_handle_t *)&b->phase_timer, NULL);
   uv_close((uv_handle_t *)&b->tick_timer, NULL);
@@ -1003,6 +1005,7 @@ int bench_run(const bench_options *opt) {
   }
   b->loop = &loop;
   conn_batch_init(b);
+  bench_recv_init(b);
   uv_prepare_init(&loop, &b->flush_handle);
   uv_timer_init(&loop, &b->phase_timer);
   uv_timer_init(&loop, &b->tick_timer);

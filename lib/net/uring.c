@@ -37,6 +37,11 @@ static int uring_enter(int fd, unsigned to_submit, unsigned min_complete) {
 }
 
 int wschat__uring_init(wschat__uring *u, unsigned entries) {
+  return wschat__uring_init_flags(u, entries, 0, 0);
+}
+
+int wschat__uring_init_flags(wschat__uring *u, unsigned entries,
+                             unsigned cq_entries, unsigned flags) {
   struct io_uring_params p;
   unsigned *array;
   unsigned i;
@@ -48,7 +53,11 @@ int wschat__uring_init(wschat__uring *u, unsigned entries) {
   memset(&p, 0, sizeof(p));
   /* SUBMIT_ALL: a request that fails its checks completes with an error
    * instead of stopping the submission of those after it (5.18). */
-  p.flags = IORING_SETUP_SUBMIT_ALL;
+  p.flags = IORING_SETUP_SUBMIT_ALL | flags;
+  if (cq_entries != 0) {
+    p.flags |= IORING_SETUP_CQSIZE;
+    p.cq_entries = cq_entries;
+  }
   if ((fd = uring_setup(entries, &p)) < 0)
     return -errno;
   if (!(p.features & IORING_FEAT_NODROP) || p.sq_entries < entries) {
@@ -118,22 +127,30 @@ void wschat__uring_free(wschat__uring *u) {
   u->fd = -1;
 }
 
+void *wschat__uring_sqe(wschat__uring *u) {
+  unsigned tail = *u->sq_tail + u->pending;
+  struct io_uring_sqe *sqe;
+  if (u->pending >= u->entries)
+    return NULL;
+  sqe = &((struct io_uring_sqe *)u->sqes)[tail & *u->sq_mask];
+  memset(sqe, 0, sizeof(*sqe));
+  u->pending++;
+  return sqe;
+}
+
 /* The next free submission entry, filled in for a send-type request on
- * fd (a registered slot with `fixed`). */
+ * fd (a registered slot with `fixed`). The callers queue at most
+ * `entries` between submits, so there is always one. */
 static struct io_uring_sqe *uring_sqe(wschat__uring *u, unsigned opcode, int fd,
                                       int fixed, int flags,
                                       uint64_t user_data) {
-  unsigned tail = *u->sq_tail + u->pending;
-  struct io_uring_sqe *sqe =
-      &((struct io_uring_sqe *)u->sqes)[tail & *u->sq_mask];
-  memset(sqe, 0, sizeof(*sqe));
+  struct io_uring_sqe *sqe = wschat__uring_sqe(u);
   sqe->opcode = (uint8_t)opcode;
   sqe->fd = fd;
   if (fixed)
     sqe->flags = IOSQE_FIXED_FILE;
   sqe->msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL | (uint32_t)flags;
   sqe->user_data = user_data;
-  u->pending++;
   return sqe;
 }
 
@@ -184,27 +201,66 @@ int wschat__uring_file_set(wschat__uring *u, int fd, int on) {
   return 0;
 }
 
-/* Hand every completion posted so far to done(); returns how many. */
-static unsigned uring_reap(wschat__uring *u,
-                           void (*done)(void *, uint64_t, int), void *arg) {
+unsigned wschat__uring_reap(wschat__uring *u,
+                            void (*fn)(void *, uint64_t, int, unsigned),
+                            void *arg) {
   unsigned head = *u->cq_head;
   unsigned tail = __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE);
   unsigned n = 0;
   for (; head != tail; head++, n++) {
     const struct io_uring_cqe *cqe =
         &((const struct io_uring_cqe *)u->cqes)[head & *u->cq_mask];
-    done(arg, cqe->user_data, cqe->res);
+    fn(arg, cqe->user_data, cqe->res, cqe->flags);
+    /* Give the entry back at once: fn may enter the ring again. */
+    __atomic_store_n(u->cq_head, head + 1, __ATOMIC_RELEASE);
   }
-  __atomic_store_n(u->cq_head, head, __ATOMIC_RELEASE);
   return n;
+}
+
+typedef struct uring_done {
+  void (*done)(void *, uint64_t, int);
+  void *arg;
+} uring_done;
+
+static void uring_done_call(void *arg, uint64_t user_data, int res,
+                            unsigned flags) {
+  uring_done *d = arg;
+  (void)flags;
+  d->done(d->arg, user_data, res);
+}
+
+int wschat__uring_enter(wschat__uring *u, int getevents) {
+  unsigned n = u->pending;
+  int rc;
+  u->pending = 0;
+  if (n > 0)
+    __atomic_store_n(u->sq_tail, *u->sq_tail + n, __ATOMIC_RELEASE);
+  do
+    rc = (int)syscall(__NR_io_uring_enter, u->fd, n, 0,
+                      getevents ? IORING_ENTER_GETEVENTS : 0, NULL, (size_t)0);
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0) {
+    rc = -errno;
+    if (n > 0)
+      __atomic_store_n(u->sq_tail, *u->sq_tail - n, __ATOMIC_RELEASE);
+  }
+  return rc;
+}
+
+int wschat__uring_register(wschat__uring *u, unsigned op, void *arg,
+                           unsigned n) {
+  return uring_register(u->fd, op, arg, n) < 0 ? -errno : 0;
 }
 
 int wschat__uring_submit(wschat__uring *u, void (*done)(void *, uint64_t, int),
                          void *arg) {
   unsigned n = u->pending, got = 0;
+  uring_done d;
   int rc;
   if (n == 0)
     return 0;
+  d.done = done;
+  d.arg = arg;
   u->pending = 0;
   __atomic_store_n(u->sq_tail, *u->sq_tail + n, __ATOMIC_RELEASE);
   do
@@ -219,7 +275,7 @@ int wschat__uring_submit(wschat__uring *u, void (*done)(void *, uint64_t, int),
   /* With SUBMIT_ALL every request was taken, and with MSG_DONTWAIT each
    * one completes inside the call; wait anyway until all have. */
   for (;;) {
-    got += uring_reap(u, done, arg);
+    got += wschat__uring_reap(u, uring_done_call, &d);
     if (got >= n)
       return 0;
     if (uring_enter(u->fd, 0, n - got) < 0 && errno != EINTR &&
@@ -231,9 +287,45 @@ int wschat__uring_submit(wschat__uring *u, void (*done)(void *, uint64_t, int),
 #else /* no io_uring */
 
 int wschat__uring_init(wschat__uring *u, unsigned entries) {
+  return wschat__uring_init_flags(u, entries, 0, 0);
+}
+
+int wschat__uring_init_flags(wschat__uring *u, unsigned entries,
+                             unsigned cq_entries, unsigned flags) {
   (void)entries;
+  (void)cq_entries;
+  (void)flags;
   memset(u, 0, sizeof(*u));
   u->fd = -1;
+  return -ENOSYS;
+}
+
+void *wschat__uring_sqe(wschat__uring *u) {
+  (void)u;
+  return NULL;
+}
+
+int wschat__uring_enter(wschat__uring *u, int getevents) {
+  (void)u;
+  (void)getevents;
+  return -ENOSYS;
+}
+
+unsigned wschat__uring_reap(wschat__uring *u,
+                            void (*fn)(void *, uint64_t, int, unsigned),
+                            void *arg) {
+  (void)u;
+  (void)fn;
+  (void)arg;
+  return 0;
+}
+
+int wschat__uring_register(wschat__uring *u, unsigned op, void *arg,
+                           unsigned n) {
+  (void)u;
+  (void)op;
+  (void)arg;
+  (void)n;
   return -ENOSYS;
 }
 

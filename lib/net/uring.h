@@ -8,10 +8,12 @@
  * executes at once (MSG_DONTWAIT: a full socket answers -EAGAIN instead
  * of waiting), so every completion is there when the call returns.
  *
- * Only the flush uses it; libuv still owns every socket, its reads and its
- * waiting writes. Where io_uring is missing (old kernel, a seccomp filter,
- * kernel.io_uring_disabled) or turned off with WSCHAT_IO_URING=0, the
- * flush writes with uv_try_write() as before.
+ * In the library only the flush uses it; libuv still owns every socket,
+ * its reads and its waiting writes. The generic entry points below
+ * (wschat__uring_sqe, _enter, _reap, _register) are for requests of other
+ * kinds: wschat-bench reads through a ring of its own with them. Where io_uring
+ * is missing (old kernel, a seccomp filter, kernel.io_uring_disabled) or turned
+ * off with WSCHAT_IO_URING=0, the flush writes with uv_try_write() as before.
  */
 #ifndef WSCHAT_NET_URING_H
 #define WSCHAT_NET_URING_H
@@ -45,6 +47,11 @@ int wschat__uring_wanted(void);
 /* Set up a ring of `entries` submissions (a power of two). 0, or a
  * negative errno (u->fd stays -1). */
 int wschat__uring_init(wschat__uring *u, unsigned entries);
+/* The same with more io_uring_setup(2) flags (IORING_SETUP_SUBMIT_ALL is
+ * always on) and, when cq_entries is not 0, a completion queue of that
+ * many entries. */
+int wschat__uring_init_flags(wschat__uring *u, unsigned entries,
+                             unsigned cq_entries, unsigned flags);
 void wschat__uring_free(wschat__uring *u);
 
 /* Queue sendmsg(fd, mh, MSG_DONTWAIT | MSG_NOSIGNAL | flags), flags
@@ -69,6 +76,28 @@ void wschat__uring_send(wschat__uring *u, int fd, int fixed, const void *buf,
  * before closing it. 0, or a negative errno. */
 int wschat__uring_files_init(wschat__uring *u, unsigned slots);
 int wschat__uring_file_set(wschat__uring *u, int fd, int on);
+
+/* For requests the ring's own calls do not cover (the load generator's
+ * reads): the next submission entry (a struct io_uring_sqe), zeroed, for
+ * the caller to fill in; NULL when `entries` are queued already. */
+void *wschat__uring_sqe(wschat__uring *u);
+
+/* Submit what is queued without waiting for any of it, and with
+ * `getevents` run the work the kernel deferred to this task
+ * (IORING_SETUP_DEFER_TASKRUN). What was submitted (>= 0), or a negative
+ * errno, in which case nothing queued was taken. */
+int wschat__uring_enter(wschat__uring *u, int getevents);
+
+/* Hand every completion posted so far to fn(arg, user_data, res, flags),
+ * in order; returns how many. fn may queue and enter again. */
+unsigned wschat__uring_reap(wschat__uring *u,
+                            void (*fn)(void *arg, uint64_t user_data, int res,
+                                       unsigned flags),
+                            void *arg);
+
+/* io_uring_register(2) on the ring: 0 or a negative errno. */
+int wschat__uring_register(wschat__uring *u, unsigned op, void *arg,
+                           unsigned n);
 
 /* Submit what is queued and wait for all of it. done(arg, user_data, res)
  * is called once per request that completed, res being the byte count or

@@ -349,27 +349,42 @@ class BenchSmoke(unittest.TestCase):
                 self.servers.remove(srv)
                 srv.cleanup()
 
-    def test_generator_sends_with_and_without_io_uring(self):
+    def test_generator_io_uring_sends_and_reads(self):
         # wschat-bench flushes its own connections the way the server
-        # does: two or more with output go to the kernel in one
-        # io_uring_enter(2), and WSCHAT_IO_URING=0 makes it write per
-        # connection. Both must deliver every echo once and in order, and
-        # only the first may hold an io_uring descriptor while it runs.
-        # 32 B at depth 16 keeps every send whole; 256 KiB at depth 16 is
-        # 4 MiB per connection at once, more than a loopback socket takes,
-        # so sends come back partial and uv_write() finishes them.
+        # does (two or more with output go to the kernel in one
+        # io_uring_enter(2)) and reads through a second ring, where each
+        # connection has one multishot receive armed; WSCHAT_IO_URING=0
+        # makes it write per connection and read with libuv. Every way
+        # must deliver every echo once and in order. 32 B at depth 16
+        # keeps every send whole; 256 KiB at depth 16 is 4 MiB per
+        # connection at once, more than a loopback socket takes, so sends
+        # come back partial and uv_write() finishes them. With 4 receive
+        # buffers (WSCHAT_BENCH_RECV_BUFFERS) the receives run out of
+        # buffers all the time and are armed again; a value that is not a
+        # power of two is refused on stderr, and libuv reads instead.
         srv = self.echo_server("--max-message", 1048576)
-        for setting in (None, "0"):
+        cases = [({}, 32, 50), ({}, 262144, 10),
+                 ({"WSCHAT_IO_URING": "0"}, 32, 50),
+                 ({"WSCHAT_IO_URING": "0"}, 262144, 10),
+                 ({"WSCHAT_BENCH_RECV_BUFFERS": "4"}, 262144, 10),
+                 ({"WSCHAT_BENCH_RECV_BUFFERS": "3"}, 32, 10)]
+        for setting, size, conns in cases:
             env = dict(os.environ)
             env.pop("WSCHAT_IO_URING", None)
-            if setting is not None:
-                env["WSCHAT_IO_URING"] = setting
-            for size, conns in ((32, 50), (262144, 10)):
-                with self.subTest(WSCHAT_IO_URING=setting, size=size):
-                    seen = []
+            env.pop("WSCHAT_BENCH_RECV_BUFFERS", None)
+            env.update(setting)
+            with self.subTest(setting=setting, size=size):
+                seen = []
+                armed = {}    # ring descriptor: most receives seen armed
+                submitted = {}  # ring descriptor: requests submitted
 
-                    def rings(pid):
-                        time.sleep(0.6)
+                def look(pid):
+                    # Armed receives are on the ring's poll list as op=27
+                    # (IORING_OP_RECV); one that is being completed or
+                    # re-armed is not, so the most seen over several
+                    # looks counts.
+                    time.sleep(0.6)
+                    for _ in range(10):
                         try:
                             fds = os.listdir("/proc/%d/fd" % pid)
                         except OSError:
@@ -377,22 +392,41 @@ class BenchSmoke(unittest.TestCase):
                         for fd in fds:
                             try:
                                 t = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                                seen.append(t)
+                                if "io_uring" not in t:
+                                    continue
+                                with open("/proc/%d/fdinfo/%s"
+                                          % (pid, fd)) as f:
+                                    info = f.read()
                             except OSError:
                                 continue
-                            seen.append(t)
+                            n = len(re.findall(r"^\s*op=27,", info, re.M))
+                            armed[fd] = max(armed.get(fd, 0), n)
+                            m = re.search(r"^SqHead:\s*(\d+)", info, re.M)
+                            submitted[fd] = int(m.group(1)) if m else -1
+                        time.sleep(0.02)
 
-                    s = self.run_bench("echo", srv, "--connections", conns,
-                                       "--depth", 16, "--size", size, *SHORT,
-                                       env=env, during=rings)
-                    self.assert_fields(s, conns=conns, depth=16, size=size,
-                                       errors=0)
-                    self.assert_number(s, "msgs", 0)
-                    self.assertTrue(seen, "no descriptors read from /proc")
-                    ring = [t for t in seen if "io_uring" in t]
-                    if setting is None:
-                        self.assertEqual(len(ring), 1, seen)
-                    else:
-                        self.assertEqual(ring, [], seen)
+                s = self.run_bench("echo", srv, "--connections", conns,
+                                   "--depth", 16, "--size", size, *SHORT,
+                                   env=env, during=look)
+                self.assert_fields(s, conns=conns, depth=16, size=size,
+                                   errors=0)
+                self.assert_number(s, "msgs", 0)
+                self.assertTrue(seen, "no descriptors read from /proc")
+                rings = (armed, submitted, seen)
+                if setting.get("WSCHAT_IO_URING") == "0":
+                    self.assertEqual(armed, {}, rings)
+                elif setting.get("WSCHAT_BENCH_RECV_BUFFERS") == "3":
+                    self.assertIn("WSCHAT_BENCH_RECV_BUFFERS: not a power "
+                                  "of two", s["_what"])
+                    self.assertEqual(list(armed.values()), [0], rings)
+                else:
+                    self.assertEqual(sorted(armed.values()), [0, conns],
+                                     rings)
+                    reader = max(armed, key=armed.get)
+                    if "WSCHAT_BENCH_RECV_BUFFERS" in setting:
+                        self.assertGreater(submitted[reader], 2 * conns,
+                                           rings)
 
     # ------------------------------------------------------------ usage
 

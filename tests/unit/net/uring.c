@@ -3,7 +3,8 @@
  * bytes and answers per request, a full socket answering -EAGAIN at once,
  * a closed peer answering -EPIPE without SIGPIPE, a bad descriptor failing
  * alone, reuse of the ring across many batches, sends by registered slot,
- * and WSCHAT_IO_URING=0.
+ * WSCHAT_IO_URING=0, and the generic entry points running a multishot
+ * receive on a ring with deferred task work.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -281,5 +282,130 @@ Test(uring, free_is_safe_on_a_ring_that_failed) {
   cr_assert_eq(u.fd, -1);
   wschat__uring_free(&u);
   wschat__uring_free(&u);
+  cr_assert_eq(u.fd, -1);
+}
+
+/* ------------------------------------------------------------------------
+ * The generic entry points (the load generator's reads use them): a
+ * multishot receive into provided buffers on a DEFER_TASKRUN ring.
+ * ---------------------------------------------------------------------- */
+
+#include <linux/io_uring.h>
+#include <sys/mman.h>
+
+typedef struct cqes {
+  uint64_t ud[16];
+  int res[16];
+  unsigned flags[16];
+  unsigned n;
+} cqes;
+
+static void on_cqe(void *arg, uint64_t ud, int res, unsigned flags) {
+  cqes *c = arg;
+  cr_assert_lt(c->n, 16);
+  c->ud[c->n] = ud;
+  c->res[c->n] = res;
+  c->flags[c->n] = flags;
+  c->n++;
+}
+
+/* Enter (running the deferred receives) and collect, until something
+ * completes or 100 tries have passed. */
+static unsigned enter_and_reap(wschat__uring *u, cqes *c) {
+  unsigned got = 0, i;
+  for (i = 0; i < 100 && got == 0; i++) {
+    cr_assert_geq(wschat__uring_enter(u, 1), 0);
+    got = wschat__uring_reap(u, on_cqe, c);
+    if (got == 0)
+      usleep(1000);
+  }
+  return got;
+}
+
+Test(uring, generic_entries_run_a_multishot_receive) {
+  enum { NBUF = 4, BUFSZ = 64 };
+  static char bufs[NBUF][BUFSZ];
+  wschat__uring u;
+  struct io_uring_buf_ring *br;
+  struct io_uring_buf_reg reg;
+  struct io_uring_sqe *sqe;
+  cqes c;
+  int sv[2], rc;
+  unsigned i, bid;
+
+  rc = wschat__uring_init_flags(
+      &u, 2, 64, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
+  cr_assert_eq(rc, 0, "setup failed: %s", strerror(-rc));
+  br = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+            0);
+  cr_assert_neq(br, MAP_FAILED);
+  memset(&reg, 0, sizeof(reg));
+  reg.ring_addr = (uint64_t)(uintptr_t)br;
+  reg.ring_entries = NBUF;
+  reg.bgid = 7;
+  cr_assert_eq(wschat__uring_register(&u, IORING_REGISTER_PBUF_RING, &reg, 1),
+               0);
+  /* An unknown register operation is an error, not a crash. */
+  cr_assert_lt(wschat__uring_register(&u, 9999, NULL, 0), 0);
+  for (i = 0; i < NBUF; i++) {
+    br->bufs[i].addr = (uint64_t)(uintptr_t)bufs[i];
+    br->bufs[i].len = BUFSZ;
+    br->bufs[i].bid = (uint16_t)i;
+  }
+  __atomic_store_n(&br->tail, (uint16_t)NBUF, __ATOMIC_RELEASE);
+
+  pair(sv);
+  sqe = wschat__uring_sqe(&u);
+  cr_assert_not_null(sqe);
+  sqe->opcode = IORING_OP_RECV;
+  sqe->fd = sv[0];
+  sqe->ioprio = IORING_RECV_MULTISHOT;
+  sqe->flags = IOSQE_BUFFER_SELECT;
+  sqe->buf_group = 7;
+  sqe->user_data = 42;
+  /* The ring has 2 entries: a third request has no room until a submit. */
+  cr_assert_not_null(wschat__uring_sqe(&u));
+  cr_assert_null(wschat__uring_sqe(&u));
+  u.pending = 1; /* withdraw the second, empty one */
+  cr_assert_eq(wschat__uring_enter(&u, 0), 1);
+  cr_assert_eq(u.pending, 0);
+
+  /* Nothing to read yet: nothing completes. */
+  memset(&c, 0, sizeof(c));
+  cr_assert_eq(wschat__uring_enter(&u, 1), 0);
+  cr_assert_eq(wschat__uring_reap(&u, on_cqe, &c), 0);
+
+  /* Two writes, two completions, each with its buffer and "more". */
+  for (i = 0; i < 2; i++) {
+    char msg[16];
+    int len = snprintf(msg, sizeof(msg), "message %u", i);
+    cr_assert_eq(write(sv[1], msg, (size_t)len), len);
+    cr_assert_eq(enter_and_reap(&u, &c), 1);
+    cr_assert_eq(c.ud[i], 42);
+    cr_assert_eq(c.res[i], len);
+    cr_assert(c.flags[i] & IORING_CQE_F_BUFFER);
+    cr_assert(c.flags[i] & IORING_CQE_F_MORE);
+    bid = c.flags[i] >> IORING_CQE_BUFFER_SHIFT;
+    cr_assert_lt(bid, NBUF);
+    cr_assert_eq(memcmp(bufs[bid], msg, (size_t)len), 0);
+  }
+  /* The peer closes: 0, and the receive is over (no "more"). */
+  close(sv[1]);
+  cr_assert_eq(enter_and_reap(&u, &c), 1);
+  cr_assert_eq(c.res[2], 0);
+  cr_assert_eq(c.flags[2] & IORING_CQE_F_MORE, 0);
+  close(sv[0]);
+  munmap(br, 4096);
+  wschat__uring_free(&u);
+}
+
+Test(uring, generic_entries_fail_cleanly) {
+  wschat__uring u;
+  /* Flags the kernel does not know: the setup fails, fd stays -1. */
+  cr_assert_lt(wschat__uring_init_flags(&u, 4, 0, 1U << 31), 0);
+  cr_assert_eq(u.fd, -1);
+  wschat__uring_free(&u);
+  /* A completion queue smaller than the submission queue is refused. */
+  cr_assert_lt(wschat__uring_init_flags(&u, 8, 2, 0), 0);
   cr_assert_eq(u.fd, -1);
 }
