@@ -309,8 +309,21 @@ class WschatBench(unittest.TestCase):
                         break
                     entry.append(re.sub(r"^\.BR? (\S+)(?: ,)?$", r"\1", line))
                 self.assertEqual(entry, keys)
-        env = "\n".join(section(page, "ENVIRONMENT"))
-        self.assertIn(".B WSCHAT_IO_URING", env)
+        # Every variable the generator (or the library code it runs)
+        # reads has its entry.
+        env = section(page, "ENVIRONMENT")
+        names = set()
+        for d in ("cmd/wschat-bench", "lib/net"):
+            for f in glob.glob(os.path.join(ROOT, d, "*.c")):
+                with open(f) as fh:
+                    names |= set(re.findall(r'getenv\("(\w+)"\)', fh.read()))
+        self.assertIn("WSCHAT_BENCH_RECV_BUFFERS", names)
+        for name in sorted(names):
+            with self.subTest(variable=name):
+                self.assertEqual([env[i + 1] for i in range(len(env) - 1)
+                                  if env[i] == ".TP" and
+                                  env[i + 1] == ".B " + name],
+                                 [".B " + name])
         status = section(page, "EXIT STATUS")
         self.assertEqual([status[i + 1] for i in range(len(status) - 1)
                           if status[i] == ".TP"], [".B 0", ".B 1", ".B 2"])
