@@ -708,7 +708,10 @@ static void conn_read_handshake(conn *c, const char *p, size_t n) {
   rest = c->in.len - end;
   memmove(c->in.data, c->in.data + end, rest);
   c->in.len = rest;
-  conn_reads_to_ring(c);
+  if (conn_reads_to_ring(c) < 0) {
+    conn_fail(c, "read", UV_EIO);
+    return;
+  }
   c->state = CONN_READY;
   run_on_open(c);
   if (!conn_is_gone(c) && c->in.len > 0)

@@ -19,7 +19,9 @@
  * a connection is closed or paused, since a request holds its socket
  * open. Each request's user_data is the connection's index and an arming
  * count, so that the last completion of a cancelled request is not taken
- * for the end of a newer one.
+ * for the end of a newer one. (A connection's slot gets a new socket only
+ * in connect mode, which reads with libuv, so an index always names the
+ * socket its request was armed on.)
  *
  * Where the ring cannot be set up (an older kernel, io_uring disabled,
  * WSCHAT_IO_URING=0), b->recv stays NULL and libuv reads as before.
