@@ -557,16 +557,17 @@ static void on_json(conn *c, const char *p, size_t len) {
   bench *b = c->b;
   const char *type, *text;
   size_t tlen, xlen;
+  int is_fast = bench_json_message_text(p, len, &text, &xlen);
 
-  if (bench_json_string(p, len, "type", &type, &tlen) != 1) {
+  if (!is_fast && bench_json_string(p, len, "type", &type, &tlen) != 1) {
     bad_payload(c, "frame that is not a JSON event", p, len);
     return;
   }
-  if (slice_is(type, tlen, "message")) {
+  if (is_fast || slice_is(type, tlen, "message")) {
     if (c->state != CONN_READY || b->opt.mode == BENCH_IDLE ||
         b->opt.mode == BENCH_CONNECT)
       return;
-    if (bench_json_string(p, len, "text", &text, &xlen) != 1) {
+    if (!is_fast && bench_json_string(p, len, "text", &text, &xlen) != 1) {
       bad_payload(c, "message event without a text", p, len);
       return;
     }

@@ -1,6 +1,7 @@
 /*
  * wire.c - see wire.h.
  */
+#define _GNU_SOURCE /* memmem */
 #include "wire.h"
 
 #include <string.h>
@@ -44,7 +45,7 @@ size_t bench_payload_header(char *out, uint64_t seq, uint32_t sender,
 }
 
 /* One decimal field ended by ':'; returns the bytes used (':' included)
- * or 0. 19 digits always fit in 64 bits. */
+ * or 0. Anything bench_format_u64 writes is taken back, nothing larger. */
 static size_t parse_field(const char *p, size_t n, uint64_t *v) {
   uint64_t x = 0;
   size_t i;
@@ -52,9 +53,11 @@ static size_t parse_field(const char *p, size_t n, uint64_t *v) {
     unsigned d = (unsigned char)p[i] - '0';
     if (d > 9)
       break;
+    if (x > (UINT64_MAX - d) / 10)
+      return 0;
     x = x * 10 + d;
   }
-  if (i == 0 || i > 19 || i >= n || p[i] != ':')
+  if (i == 0 || i >= n || p[i] != ':')
     return 0;
   *v = x;
   return i + 1;
@@ -176,6 +179,27 @@ int bench_json_string(const char *p, size_t n, const char *key,
     i = skip_ws(p, n, i + 1);
   }
   return -1;
+}
+
+int bench_json_message_text(const char *p, size_t n, const char **val,
+                            size_t *val_len) {
+  static const char prefix[] = "{\"type\":\"message\",";
+  static const char key[] = "\"text\":\"";
+  size_t i = sizeof(prefix) - 1, end;
+  const char *q;
+
+  if (n < i || memcmp(p, prefix, i) != 0)
+    return 0;
+  q = memmem(p + i, n - i, key, sizeof(key) - 1);
+  if (q == NULL)
+    return 0;
+  i = (size_t)(q - p) + sizeof(key) - 2; /* the value's opening quote */
+  end = string_end(p, n, i);
+  if (end >= n)
+    return 0;
+  *val = p + i + 1;
+  *val_len = end - i - 1;
+  return 1;
 }
 
 /* ------------------------------------------------------------------------
