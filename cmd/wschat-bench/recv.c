@@ -92,8 +92,9 @@ static void recv_fail(bench *b, const char *what, int err) {
   bench_log(b, "io_uring reads: %s: %s", what, strerror(-err));
 }
 
-/* Submit what is queued. A ring that takes nothing is a broken ring;
- * that ends the run rather than leave connections unread. */
+/* Submit what is queued. A ring that takes nothing is a broken ring: its
+ * connections may go unread, so it is reported and the run fails (exit
+ * status 1) instead of passing on what it managed to read. */
 static int recv_submit(struct bench_recv *r) {
   int rc = wschat__uring_enter(&r->ring, 1);
   if (rc >= 0 || rc == -EAGAIN || rc == -EBUSY)
