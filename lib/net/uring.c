@@ -229,15 +229,19 @@ static void uring_done_call(void *arg, uint64_t user_data, int res,
   d->done(d->arg, user_data, res);
 }
 
-int wschat__uring_enter(wschat__uring *u, int getevents) {
+/* Hand the kernel what is queued, with io_uring_enter(2)'s min_complete
+ * and flags. When the call fails nothing was taken: the requests are
+ * withdrawn (and dropped from the queue). What was submitted, or a
+ * negative errno. */
+static int uring_push(wschat__uring *u, unsigned min_complete, unsigned flags) {
   unsigned n = u->pending;
   int rc;
   u->pending = 0;
   if (n > 0)
     __atomic_store_n(u->sq_tail, *u->sq_tail + n, __ATOMIC_RELEASE);
   do
-    rc = (int)syscall(__NR_io_uring_enter, u->fd, n, 0,
-                      getevents ? IORING_ENTER_GETEVENTS : 0, NULL, (size_t)0);
+    rc = (int)syscall(__NR_io_uring_enter, u->fd, n, min_complete, flags, NULL,
+                      (size_t)0);
   while (rc < 0 && errno == EINTR);
   if (rc < 0) {
     rc = -errno;
@@ -245,6 +249,10 @@ int wschat__uring_enter(wschat__uring *u, int getevents) {
       __atomic_store_n(u->sq_tail, *u->sq_tail - n, __ATOMIC_RELEASE);
   }
   return rc;
+}
+
+int wschat__uring_enter(wschat__uring *u, int getevents) {
+  return uring_push(u, 0, getevents ? IORING_ENTER_GETEVENTS : 0);
 }
 
 int wschat__uring_register(wschat__uring *u, unsigned op, void *arg,
@@ -261,17 +269,8 @@ int wschat__uring_submit(wschat__uring *u, void (*done)(void *, uint64_t, int),
     return 0;
   d.done = done;
   d.arg = arg;
-  u->pending = 0;
-  __atomic_store_n(u->sq_tail, *u->sq_tail + n, __ATOMIC_RELEASE);
-  do
-    rc = uring_enter(u->fd, n, n);
-  while (rc < 0 && errno == EINTR);
-  if (rc < 0) {
-    /* Nothing was taken: withdraw the requests. */
-    rc = -errno;
-    __atomic_store_n(u->sq_tail, *u->sq_tail - n, __ATOMIC_RELEASE);
-    return rc;
-  }
+  if ((rc = uring_push(u, n, IORING_ENTER_GETEVENTS)) < 0)
+    return rc; /* nothing was taken */
   /* With SUBMIT_ALL every request was taken, and with MSG_DONTWAIT each
    * one completes inside the call; wait anyway until all have. */
   for (;;) {
